@@ -1,0 +1,67 @@
+// FHIR R4 structure knowledge used at load time (mapping checks: unknown
+// elements, wrong shapes) and by the validate stage (cardinality, types,
+// primitive formats, required bindings).
+//
+// The rules are data: schemas/fhir-r4/definitions.json, generated from the
+// official R4 (4.0.1) StructureDefinitions by scripts/gen-fhir-schema.mjs and
+// compiled into the binary. Immutable and thread-safe after construction.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace dxnorm::fhir {
+
+struct TypeDef;
+
+struct ElementDef {
+  std::string name;               // "status", "value[x]", "referenceRange"
+  std::uint32_t min = 0;
+  std::uint32_t max = 1;          // kUnbounded for "*"
+  std::vector<std::string> types; // "code", "Quantity", "Reference", "BackboneElement"...
+  // Reference target resource types (e.g. {"Patient","Group"}); empty = any.
+  std::vector<std::string> target_profiles;
+  // Required binding: allowed codes (empty when not a required binding).
+  std::vector<std::string> required_codes;
+  // For BackboneElement / Element children defined inline.
+  const TypeDef* backbone = nullptr;
+  bool is_choice() const noexcept { return name.size() > 3 && name.ends_with("[x]"); }
+
+  static constexpr std::uint32_t kUnbounded = 0xffffffffu;
+};
+
+struct TypeDef {
+  std::string name;                  // "Observation", "Quantity", "Observation.referenceRange"
+  enum class Kind : std::uint8_t { kPrimitive, kComplex, kResource, kBackbone } kind = Kind::kComplex;
+  std::vector<ElementDef> elements;  // in definition order
+  // Look up a JSON property name. For choice elements, "valueQuantity"
+  // resolves to "value[x]" and sets *choice_type = "Quantity".
+  const ElementDef* find(std::string_view json_name, std::string* choice_type = nullptr) const;
+};
+
+class FhirSchema {
+ public:
+  // The R4 definitions shipped with dxnorm (compiled in).
+  static const FhirSchema& builtin();
+  // Parse definitions JSON. Throws std::runtime_error on malformed input.
+  static std::unique_ptr<FhirSchema> from_json(std::string_view json);
+
+  // A resource, datatype or backbone ("Observation.referenceRange").
+  const TypeDef* type(std::string_view name) const;
+  bool is_resource(std::string_view name) const;
+  bool is_primitive(std::string_view name) const;
+
+  // Regex source for a primitive's lexical form ("dateTime" -> ...); empty when none.
+  std::string_view primitive_regex(std::string_view name) const;
+
+ private:
+  std::vector<std::unique_ptr<TypeDef>> types_;
+  std::unordered_map<std::string, const TypeDef*> by_name_;
+  std::unordered_map<std::string, std::string> primitive_regex_;
+};
+
+}  // namespace dxnorm::fhir

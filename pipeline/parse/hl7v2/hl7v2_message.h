@@ -1,0 +1,114 @@
+// The parsed form of one HL7 v2 (ER7) message.
+//
+// Contract: a Message holds views (offsets) into the caller's input buffer.
+// The buffer must outlive the Message and must not move. Nothing is
+// unescaped at parse time: values are unescaped when read (see hl7v2_value.h).
+// A Message may be reused for the next parse; its vectors keep their capacity,
+// so steady-state parsing does not allocate.
+//
+// Numbering follows the HL7 spec: fields are 1-based, and for MSH, field 1 is
+// the field separator itself and field 2 the encoding characters. Segment
+// occurrences are 1-based per segment name (`OBX(3)` = third OBX).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pipeline/core/issue.h"
+
+namespace dxnorm::hl7v2 {
+
+struct Delimiters {
+  char field = '|';
+  char component = '^';
+  char repetition = '~';
+  char escape = '\\';
+  char subcomponent = '&';
+  char truncation = 0;  // v2.7+ fifth encoding character; 0 when absent
+};
+
+struct GroupDef;  // message_structure.h
+
+// One segment, as offsets into the message buffer.
+struct Segment {
+  std::string_view name;       // "OBX", "ZDS"
+  std::string_view raw;        // whole segment, without terminator
+  std::uint32_t first_field;   // index of field 1 in Message::field_spans()
+  std::uint32_t field_count;   // number of fields present (trailing empty ones included)
+  std::uint32_t ordinal;       // 1-based position of the segment in the message
+  std::uint32_t occurrence;    // 1-based occurrence of this name in the message
+};
+
+// A node of the group tree: either a segment (index into segments()) or a
+// child group. Groups follow the message-structure definitions in
+// schemas/hl7v2/message-structures.yaml.
+struct GroupNode;
+
+struct Group {
+  const GroupDef* def = nullptr;      // nullptr for the root when the structure is unknown
+  std::string_view name;              // "PATIENT_RESULT", "ORDER_OBSERVATION"; root = structure id
+  const Group* parent = nullptr;
+  std::uint32_t index = 0;            // 1-based occurrence among same-named siblings
+  std::vector<GroupNode> children;    // in message order
+};
+
+struct GroupNode {
+  // Exactly one of the two is set.
+  const Group* group = nullptr;
+  std::int32_t segment = -1;          // index into Message::segments()
+  bool placed = true;                 // false: the structure had no place for it (reported)
+};
+
+class Message {
+ public:
+  const Delimiters& delimiters() const noexcept { return delims_; }
+  std::string_view text() const noexcept { return text_; }
+  std::span<const Segment> segments() const noexcept { return segments_; }
+
+  // Raw text of field `field` (1-based, all repetitions) of a segment; empty
+  // view when the field is absent. For MSH, field(…,1) is the separator and
+  // field(…,2) the encoding characters, as in the spec.
+  std::string_view field(const Segment& seg, int field) const noexcept;
+
+  // MSH-9 parts, MSH-10, MSH-12 (raw; never contain escapes in practice).
+  std::string_view message_type() const noexcept { return message_type_; }   // "ORU"
+  std::string_view trigger_event() const noexcept { return trigger_event_; } // "R01"
+  std::string_view structure_id() const noexcept { return structure_id_; }   // "ORU_R01" (resolved)
+  std::string_view control_id() const noexcept { return control_id_; }
+  std::string_view version() const noexcept { return version_; }
+
+  // Root of the group tree (the message itself).
+  const Group& root() const noexcept { return groups_.front(); }
+
+  // What the parser noticed but tolerated: segments it could not place in
+  // the structure, unknown segments, trailing garbage... Never patient data.
+  const Issues& issues() const noexcept { return issues_; }
+
+  // Internal storage, filled by Hl7v2Parser. Public for the parser and tests.
+  std::span<const std::pair<std::uint32_t, std::uint32_t>> field_spans() const noexcept {
+    return field_spans_;
+  }
+
+  void clear();
+
+ private:
+  friend class Hl7v2Parser;
+  friend class StructureMatcher;
+
+  std::string_view text_;
+  Delimiters delims_;
+  std::vector<Segment> segments_;
+  // [begin, end) offsets into text_ of every field of every segment.
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> field_spans_;
+  // Group storage: deque-like stable storage; groups_[0] is the root.
+  // Children hold pointers into this vector, so it is reserved before filling
+  // and never reallocated during one parse (the parser guarantees it).
+  std::vector<Group> groups_;
+  std::string_view message_type_, trigger_event_, structure_id_, control_id_, version_;
+  Issues issues_;
+};
+
+}  // namespace dxnorm::hl7v2

@@ -1,0 +1,42 @@
+// Reading values out of raw ER7 field text: repetitions, components,
+// subcomponents, escapes and the explicit null `""`.
+//
+// All functions work on views and allocate nothing, except unescape() which
+// writes into a caller-provided scratch string only when the value contains an
+// escape character.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "pipeline/parse/hl7v2/hl7v2_message.h"
+
+namespace dxnorm::hl7v2 {
+
+// n is 1-based. Out of range -> empty view.
+std::string_view nth_part(std::string_view raw, char sep, std::size_t n) noexcept;
+std::size_t count_parts(std::string_view raw, char sep) noexcept;  // "" -> 0, "a" -> 1, "a~" -> 2
+
+inline std::string_view repetition(std::string_view field, const Delimiters& d, std::size_t n) noexcept {
+  return nth_part(field, d.repetition, n);
+}
+inline std::string_view component(std::string_view rep, const Delimiters& d, std::size_t n) noexcept {
+  return nth_part(rep, d.component, n);
+}
+inline std::string_view subcomponent(std::string_view comp, const Delimiters& d, std::size_t n) noexcept {
+  return nth_part(comp, d.subcomponent, n);
+}
+
+// `""` (two double quotes): an explicit null, "delete this value".
+inline bool is_explicit_null(std::string_view raw) noexcept { return raw == "\"\""; }
+
+// Unescape one leaf value (a component or subcomponent, or a whole field when
+// it has no structure). Returns `raw` itself when there is nothing to unescape,
+// otherwise a view of `scratch`. Handles \F\ \S\ \T\ \R\ \E\ \Xhh..\ \.br\
+// (-> "\n"), \H\ \N\ (dropped), \Cxxyy\ \Mxxyyzz\ (dropped: character set
+// switches), \.sp\ \.in\ \.ti\ \.ce\ \.fi\ \.nf\ (formatting: .sp -> "\n",
+// others dropped). An unknown or unterminated escape is kept literally.
+std::string_view unescape(std::string_view raw, const Delimiters& d, std::string& scratch);
+
+}  // namespace dxnorm::hl7v2

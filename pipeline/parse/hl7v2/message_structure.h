@@ -1,0 +1,51 @@
+// Message-structure definitions (ORU_R01, ADT_A01, ...) kept as data in
+// schemas/hl7v2/message-structures.yaml and compiled into the binary. They
+// tell the parser which segments form which groups.
+//
+// Contract: a StructureRegistry is built once at start-up (may throw on a
+// malformed definition file) and is immutable and thread-safe afterwards.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace dxnorm::hl7v2 {
+
+// One element of a group: a segment or a nested group, with cardinality.
+struct GroupDef;
+struct StructureItem {
+  std::string segment;                 // set for a segment item
+  const GroupDef* group = nullptr;     // set for a group item
+  bool optional = false;
+  bool repeating = false;
+};
+
+struct GroupDef {
+  std::string name;
+  std::vector<StructureItem> items;
+};
+
+class StructureRegistry {
+ public:
+  // The definitions shipped with dxnorm (compiled in).
+  static const StructureRegistry& builtin();
+  // Load from YAML text (tests, overrides). Throws std::runtime_error with
+  // line:column on a malformed definition.
+  static std::unique_ptr<StructureRegistry> from_yaml(std::string_view yaml, std::string_view origin);
+
+  // By structure id ("ORU_R01"); nullptr when unknown.
+  const GroupDef* find(std::string_view structure_id) const;
+  // Resolve MSH-9: explicit MSH-9.3 wins; else the event table
+  // ("ADT^A04" -> "ADT_A01"); else "<type>_<trigger>". Empty when unknown.
+  std::string resolve(std::string_view type, std::string_view trigger, std::string_view msh9_3) const;
+
+ private:
+  std::vector<std::unique_ptr<GroupDef>> groups_;
+  std::unordered_map<std::string, const GroupDef*> structures_;
+  std::unordered_map<std::string, std::string> events_;  // "ADT^A04" -> "ADT_A01"
+};
+
+}  // namespace dxnorm::hl7v2

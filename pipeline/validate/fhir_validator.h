@@ -1,0 +1,35 @@
+// FhirValidator: the last gate before anything leaves dxnorm. Checks every
+// resource of a Bundle against the R4 rules in schemas/fhir-r4/ (required
+// elements, cardinality, types, unknown elements, primitive formats,
+// required value sets) and that every reference resolves inside the Bundle.
+//
+// Contract: thread-safe (const), allocation-light; never throws per message.
+#pragma once
+
+#include <rapidjson/document.h>
+
+#include "pipeline/core/fhir_schema.h"
+#include "pipeline/core/issue.h"
+#include "pipeline/core/status.h"
+
+namespace dxnorm::validate {
+
+class FhirValidator {
+ public:
+  explicit FhirValidator(const fhir::FhirSchema& schema = fhir::FhirSchema::builtin());
+
+  // Validates a Bundle (type transaction/batch/collection...) and all its
+  // entries. Every problem is appended to `issues` (Severity::kError, location
+  // = FHIR path such as "Bundle.entry[3].resource.valueQuantity.value").
+  // Returns an Error (code kInvalidInput, stage kValidate, error_code
+  // "FHIR_INVALID", location = first failing path) if any error was found.
+  Status validate_bundle(const rapidjson::Value& bundle, Issues& issues) const;
+
+  // Validates one resource; `path` prefixes locations (e.g. "Observation").
+  Status validate_resource(const rapidjson::Value& resource, std::string_view path, Issues& issues) const;
+
+ private:
+  const fhir::FhirSchema& schema_;
+};
+
+}  // namespace dxnorm::validate
