@@ -83,6 +83,23 @@ class Message {
   // Root of the group tree (the message itself).
   const Group& root() const noexcept { return groups_.front(); }
 
+  // --- Navigation helpers (added with the parser implementation) ---------
+  // Every group of the message, root first, then in document order (a group
+  // comes after its parent and before its later siblings).
+  std::span<const Group> groups() const noexcept { return {groups_.data(), groups_used_}; }
+  // The segment a node holds; nullptr when the node is a group.
+  const Segment* segment_of(const GroupNode& node) const noexcept {
+    return node.segment >= 0 && static_cast<std::size_t>(node.segment) < segments_.size()
+               ? &segments_[static_cast<std::size_t>(node.segment)]
+               : nullptr;
+  }
+  // First segment named `name` held directly by `g` (not in child groups);
+  // nullptr when there is none.
+  const Segment* find_segment(const Group& g, std::string_view name) const noexcept;
+  // HAPI-style path of a group, e.g. "/PATIENT_RESULT(1)/ORDER_OBSERVATION(2)";
+  // "/" for the root. For issue locations.
+  std::string path(const Group& g) const;
+
   // What the parser noticed but tolerated: segments it could not place in
   // the structure, unknown segments, trailing garbage... Never patient data.
   const Issues& issues() const noexcept { return issues_; }
@@ -92,7 +109,19 @@ class Message {
     return field_spans_;
   }
 
+  // Forgets the content but keeps every vector's capacity (and the group
+  // objects with their children's capacity) for the next parse.
   void clear();
+
+  // Hazard: a Message points into itself (Group::parent, GroupNode::group
+  // point into its own group storage). Do not copy a parsed Message; parse
+  // into the Message you keep, or move-construct it (vector moves keep the
+  // storage, so the pointers stay valid).
+  Message() : groups_(1) {}
+  Message(Message&&) noexcept = default;
+  Message& operator=(Message&&) noexcept = default;
+  Message(const Message&) = delete;
+  Message& operator=(const Message&) = delete;
 
  private:
   friend class Hl7v2Parser;
@@ -106,7 +135,10 @@ class Message {
   // Group storage: deque-like stable storage; groups_[0] is the root.
   // Children hold pointers into this vector, so it is reserved before filling
   // and never reallocated during one parse (the parser guarantees it).
+  // groups_ is a pool: groups_[0, groups_used_) belong to the current message;
+  // the rest are spare objects whose children vectors keep their capacity.
   std::vector<Group> groups_;
+  std::size_t groups_used_ = 1;
   std::string_view message_type_, trigger_event_, structure_id_, control_id_, version_;
   Issues issues_;
 };

@@ -33,10 +33,10 @@ inline bool is_explicit_null(std::string_view raw) noexcept { return raw == "\"\
 
 // Unescape one leaf value (a component or subcomponent, or a whole field when
 // it has no structure). Returns `raw` itself when there is nothing to unescape,
-// otherwise a view of `scratch`. Handles \F\ \S\ \T\ \R\ \E\ \Xhh..\ \.br\
-// (-> "\n"), \H\ \N\ (dropped), \Cxxyy\ \Mxxyyzz\ (dropped: character set
+// otherwise a view of `scratch`. Handles \F\ \S\ \T\ \R\ \E\ \Xhh..\ (bytes),
+// \.br\ (-> "\n"), \H\ \N\ (dropped), \Cxxyy\ \Mxxyyzz\ (dropped: character set
 // switches), \.sp\ \.in\ \.ti\ \.ce\ \.fi\ \.nf\ (formatting: .sp -> "\n",
-// others dropped). An unknown or unterminated escape is kept literally.
+// others dropped), \P\ (truncation character, v2.7+). An unknown or unterminated escape is kept literally.
 std::string_view unescape(std::string_view raw, const Delimiters& d, std::string& scratch);
 
 }  // namespace dxnorm::hl7v2

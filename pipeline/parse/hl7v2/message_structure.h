@@ -6,6 +6,8 @@
 // malformed definition file) and is immutable and thread-safe afterwards.
 #pragma once
 
+#include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -43,9 +45,17 @@ class StructureRegistry {
   std::string resolve(std::string_view type, std::string_view trigger, std::string_view msh9_3) const;
 
  private:
+  // Heterogeneous lookup: find(std::string_view) without building a string.
+  struct NameHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
+  template <class V>
+  using NameMap = std::unordered_map<std::string, V, NameHash, std::equal_to<>>;
+
   std::vector<std::unique_ptr<GroupDef>> groups_;
-  std::unordered_map<std::string, const GroupDef*> structures_;
-  std::unordered_map<std::string, std::string> events_;  // "ADT^A04" -> "ADT_A01"
+  NameMap<const GroupDef*> structures_;
+  NameMap<std::string> events_;  // "ADT^A04" -> "ADT_A01"; "ACK" -> "ACK" (any event)
 };
 
 }  // namespace dxnorm::hl7v2

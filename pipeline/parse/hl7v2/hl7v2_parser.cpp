@@ -1,0 +1,471 @@
+// One-pass ER7 parser: delimiters from MSH, segments and field spans as
+// offsets, then the group tree from the message-structure definitions.
+//
+// Tolerance policy (what we accept, and what we say about it):
+//   - leading UTF-8 BOM and blank lines, CR / LF / CRLF segment ends: silent;
+//   - MSH-2 with repeated characters (`^~\\&`): first distinct characters
+//     used, HL7_ENCODING_CHARS_IRREGULAR warning;
+//   - segment ids that are not 3 upper-case letters/digits: kept, warning;
+//   - segments the structure has no place for (Z-segments, out-of-order or
+//     unknown ones): kept in the current group with placed=false, info;
+//   - unknown message structure: flat root group, info.
+// Everything else that makes the message unreadable is an Error value.
+#include "pipeline/parse/hl7v2/hl7v2_parser.h"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "pipeline/parse/hl7v2/hl7v2_value.h"
+
+namespace dxnorm::hl7v2 {
+namespace {
+
+constexpr std::size_t kMaxIssues = 100;  // beyond this, one HL7_ISSUES_TRUNCATED issue
+constexpr int kMaxFrames = 24;           // group nesting of the matcher (definitions allow 16)
+
+Error parse_error(const char* code, std::string location, std::string message) {
+  return make_error(StatusCode::kInvalidInput, Stage::kParse, code, std::move(location), std::move(message));
+}
+
+bool is_alnum(unsigned char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); }
+
+// A delimiter must be visible ASCII punctuation.
+bool valid_delimiter(unsigned char c) { return c > 0x20 && c < 0x7F && !is_alnum(c); }
+
+bool is_segment_id(std::string_view s) {
+  if (s.size() != 3) return false;
+  for (char c : s) {
+    if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))) return false;
+  }
+  return true;
+}
+
+// Character classes for the scanning loop.
+enum : unsigned char { kPlain = 0, kStop = 1, kBinary = 2 };
+
+struct ClassTable {
+  std::array<unsigned char, 256> cls{};
+  ClassTable() {
+    for (int c = 0; c < 0x20; ++c) cls[static_cast<std::size_t>(c)] = kBinary;
+    cls['\t'] = kPlain;
+    cls[0x1B] = kPlain;  // ESC: ISO 2022 character-set switches (MSH-18 ISO IR87 ...)
+    cls['\r'] = kStop;
+    cls['\n'] = kStop;
+  }
+};
+const ClassTable kBaseClasses;
+
+// Occurrence counting by segment name without allocating: 3-character ids
+// are packed into a 32-bit key in a small open-addressing table; anything
+// else (or a table that fills up) goes to a lazily created map.
+class OccurrenceCounter {
+ public:
+  std::uint32_t next(std::string_view name) {
+    if (name.size() <= 3 && used_ < kSlots / 2) {
+      std::uint32_t key = 0x80000000u | static_cast<std::uint32_t>(name.size()) << 24;
+      for (std::size_t i = 0; i < name.size(); ++i) {
+        key |= static_cast<std::uint32_t>(static_cast<unsigned char>(name[i])) << (8 * i);
+      }
+      std::size_t h = (key * 2654435761u) >> (32 - kBits);
+      for (;; h = (h + 1) & (kSlots - 1)) {
+        if (keys_[h] == key) return ++counts_[h];
+        if (keys_[h] == 0) {
+          keys_[h] = key;
+          ++used_;
+          return counts_[h] = 1;
+        }
+      }
+    }
+    if (!overflow_) overflow_ = std::make_unique<std::unordered_map<std::string_view, std::uint32_t>>();
+    // Short names that arrive after the table filled must not restart at 1.
+    std::uint32_t base = 0;
+    if (name.size() <= 3) base = lookup(name);
+    auto [it, inserted] = overflow_->try_emplace(name, base);
+    return ++it->second;
+  }
+
+ private:
+  static constexpr int kBits = 9;
+  static constexpr std::size_t kSlots = std::size_t{1} << kBits;
+  std::uint32_t lookup(std::string_view name) const {
+    std::uint32_t key = 0x80000000u | static_cast<std::uint32_t>(name.size()) << 24;
+    for (std::size_t i = 0; i < name.size(); ++i) {
+      key |= static_cast<std::uint32_t>(static_cast<unsigned char>(name[i])) << (8 * i);
+    }
+    std::size_t h = (key * 2654435761u) >> (32 - kBits);
+    for (std::size_t n = 0; n < kSlots; ++n, h = (h + 1) & (kSlots - 1)) {
+      if (keys_[h] == key) return counts_[h];
+      if (keys_[h] == 0) return 0;
+    }
+    return 0;
+  }
+  std::array<std::uint32_t, kSlots> keys_{};
+  std::array<std::uint32_t, kSlots> counts_{};
+  std::size_t used_ = 0;
+  std::unique_ptr<std::unordered_map<std::string_view, std::uint32_t>> overflow_;
+};
+
+void add_issue(Issues& issues, Severity sev, const char* code, std::string location, std::string message) {
+  if (issues.size() < kMaxIssues) {
+    issues.push_back(Issue{sev, code, std::move(location), std::move(message)});
+  } else if (issues.size() == kMaxIssues) {
+    issues.push_back(Issue{Severity::kWarning, "HL7_ISSUES_TRUNCATED", "",
+                           "more than " + std::to_string(kMaxIssues) + " parser issues; the rest are not listed"});
+  }
+}
+
+std::string seg_location(const Segment& s) {
+  return std::string(s.name) + "(" + std::to_string(s.occurrence) + ")";
+}
+
+}  // namespace
+
+// Builds the group tree of a parsed message (friend of Message).
+//
+// Tolerant matching, as HAPI does it: for each segment, look at/after the
+// current position of the innermost open group; an item there either is the
+// segment or is a group whose first segment can be it (then a new child group
+// is opened). If nothing fits, close that group and try its parent, up to the
+// root. A segment that fits nowhere stays in the innermost group, unplaced.
+// Required items may be skipped (vendors omit them); positions never move
+// backwards within a group instance.
+class StructureMatcher {
+ public:
+  StructureMatcher(Message& m, const GroupDef* root_def, std::string_view structure_name)
+      : m_(m), root_def_(root_def), structure_name_(structure_name) {}
+
+  // false: the group pool ran out; the caller grows it and runs again.
+  bool run() {
+    Group& root = m_.groups_[0];
+    root.def = root_def_;
+    root.name = root_def_ ? std::string_view(root_def_->name) : std::string_view("MESSAGE");
+    root.parent = nullptr;
+    root.index = 1;
+    root.children.clear();
+    m_.groups_used_ = 1;
+    if (root_def_ == nullptr) {
+      for (std::size_t i = 0; i < m_.segments_.size(); ++i) {
+        root.children.push_back(GroupNode{nullptr, static_cast<std::int32_t>(i), true});
+      }
+      return true;
+    }
+    depth_ = 1;
+    stack_[0] = Frame{&root, root_def_, 0, false, 0};
+    for (std::size_t i = 0; i < m_.segments_.size(); ++i) {
+      place(static_cast<std::int32_t>(i));
+      if (exhausted_) return false;
+    }
+    return true;
+  }
+
+ private:
+  struct Frame {
+    Group* group;
+    const GroupDef* def;
+    std::uint32_t pos;   // current item
+    bool used;           // the current item holds at least one instance
+    std::uint32_t reps;  // instances of the current item so far
+  };
+
+  static bool can_start(const GroupDef& def, std::string_view name, int guard = 0) {
+    if (guard > kMaxFrames) return false;
+    for (const StructureItem& item : def.items) {
+      if (item.group == nullptr) {
+        if (item.segment == name) return true;
+      } else if (can_start(*item.group, name, guard + 1)) {
+        return true;
+      }
+      if (!item.optional) return false;
+    }
+    return false;
+  }
+
+  void place(std::int32_t seg_index) {
+    const Segment& seg = m_.segments_[static_cast<std::size_t>(seg_index)];
+    const bool valid_id = is_segment_id(seg.name);
+    if (valid_id) {
+      for (int d = depth_ - 1; d >= 0; --d) {
+        if (try_frame(d, seg.name, seg_index)) return;
+      }
+    }
+    Group* current = stack_[depth_ - 1].group;
+    current->children.push_back(GroupNode{nullptr, seg_index, false});
+    if (valid_id) {  // invalid ids were reported by the scanner already
+      add_issue(m_.issues_, Severity::kInfo, "HL7_SEGMENT_UNPLACED", seg_location(seg),
+                "segment " + std::string(seg.name) + " could not be placed in " + std::string(structure_name_) +
+                    " structure; kept in group " + std::string(current->name));
+    }
+  }
+
+  bool try_frame(int d, std::string_view name, std::int32_t seg_index) {
+    Frame& f = stack_[d];
+    const auto& items = f.def->items;
+    for (std::uint32_t i = f.pos; i < items.size(); ++i) {
+      const StructureItem& item = items[i];
+      const bool again = (i == f.pos && f.used);
+      if (again && !item.repeating) continue;
+      const bool fits = item.group == nullptr ? item.segment == name : can_start(*item.group, name);
+      if (!fits) continue;
+      depth_ = d + 1;  // close the groups below this one
+      f.reps = again ? f.reps + 1 : 1;
+      f.pos = i;
+      f.used = true;
+      if (item.group == nullptr) {
+        f.group->children.push_back(GroupNode{nullptr, seg_index, true});
+        return true;
+      }
+      if (m_.groups_used_ >= m_.groups_.size() || depth_ >= kMaxFrames) {
+        exhausted_ = m_.groups_used_ >= m_.groups_.size();
+        if (!exhausted_) f.group->children.push_back(GroupNode{nullptr, seg_index, false});
+        return true;
+      }
+      Group& g = m_.groups_[m_.groups_used_++];
+      g.def = item.group;
+      g.name = item.group->name;
+      g.parent = f.group;
+      g.index = f.reps;
+      g.children.clear();
+      f.group->children.push_back(GroupNode{&g, -1, true});
+      stack_[depth_++] = Frame{&g, item.group, 0, false, 0};
+      return try_frame(depth_ - 1, name, seg_index);
+    }
+    return false;
+  }
+
+  Message& m_;
+  const GroupDef* root_def_;
+  std::string_view structure_name_;
+  std::array<Frame, kMaxFrames> stack_{};
+  int depth_ = 0;
+  bool exhausted_ = false;
+};
+
+Hl7v2Parser::Hl7v2Parser(const StructureRegistry& structures, ParserPolicy policy)
+    : structures_(structures), policy_(policy) {}
+
+Status Hl7v2Parser::parse(std::string_view text, Message& out) const {
+  out.clear();
+  if (text.size() > policy_.max_message_bytes || text.size() >= std::numeric_limits<std::uint32_t>::max()) {
+    return parse_error("HL7_TOO_LARGE", "", "message of " + std::to_string(text.size()) + " bytes exceeds the limit of " +
+                                                 std::to_string(policy_.max_message_bytes));
+  }
+  if (text.size() >= 3 && std::memcmp(text.data(), "\xEF\xBB\xBF", 3) == 0) text.remove_prefix(3);
+  while (!text.empty() && (text.front() == '\r' || text.front() == '\n' || text.front() == ' ' || text.front() == '\t')) {
+    text.remove_prefix(1);
+  }
+  out.text_ = text;
+  if (text.size() < 3 || std::memcmp(text.data(), "MSH", 3) != 0) {
+    return parse_error("HL7_NO_MSH", "segment 1", "message does not start with an MSH segment");
+  }
+  if (text.size() < 5 || text[4] == '\r' || text[4] == '\n') {
+    return parse_error("HL7_TRUNCATED", "MSH-2", "message ends before the encoding characters");
+  }
+
+  // --- Delimiters (MSH-1, MSH-2) ---------------------------------------
+  Delimiters& d = out.delims_;
+  d.field = text[3];
+  if (!valid_delimiter(static_cast<unsigned char>(d.field))) {
+    return parse_error("HL7_BAD_DELIMITERS", "MSH-1", "field separator is not a visible punctuation character");
+  }
+  std::size_t enc_end = 4;
+  while (enc_end < text.size() && enc_end < 16 && text[enc_end] != d.field && text[enc_end] != '\r' &&
+         text[enc_end] != '\n') {
+    ++enc_end;
+  }
+  const std::string_view enc = text.substr(4, enc_end - 4);
+  char distinct[6] = {};
+  std::size_t n_distinct = 0;
+  bool repeated = false;
+  for (char c : enc) {
+    if (!valid_delimiter(static_cast<unsigned char>(c)) || c == d.field) {
+      return parse_error("HL7_BAD_DELIMITERS", "MSH-2",
+                         "encoding characters must be visible punctuation, distinct from the field separator");
+    }
+    if (std::find(distinct, distinct + n_distinct, c) != distinct + n_distinct) {
+      repeated = true;
+      continue;
+    }
+    if (n_distinct == 5) {
+      return parse_error("HL7_BAD_DELIMITERS", "MSH-2", "more than 5 encoding characters");
+    }
+    distinct[n_distinct++] = c;
+  }
+  if (enc_end < text.size() && text[enc_end] != d.field && text[enc_end] != '\r' && text[enc_end] != '\n') {
+    return parse_error("HL7_BAD_DELIMITERS", "MSH-2", "encoding characters not followed by the field separator");
+  }
+  if (n_distinct == 0) return parse_error("HL7_BAD_DELIMITERS", "MSH-2", "no encoding characters");
+  d.component = distinct[0];
+  d.repetition = distinct[1];
+  d.escape = distinct[2];
+  d.subcomponent = distinct[3];
+  d.truncation = distinct[4];
+  if (repeated) {
+    add_issue(out.issues_, Severity::kWarning, "HL7_ENCODING_CHARS_IRREGULAR", "MSH-2",
+              "encoding characters contain repeats (e.g. a doubled escape character); the first distinct ones are used");
+  }
+  if (n_distinct < 4) {
+    add_issue(out.issues_, Severity::kWarning, "HL7_ENCODING_CHARS_MISSING", "MSH-2",
+              "fewer than 4 encoding characters; the missing delimiters are treated as absent");
+  }
+
+  // --- Segments and field spans, one pass ---------------------------------
+  ClassTable table = kBaseClasses;
+  table.cls[static_cast<unsigned char>(d.field)] = kStop;
+  const unsigned char* const cls = table.cls.data();
+  const char* const b = text.data();
+  const std::uint32_t n = static_cast<std::uint32_t>(text.size());
+  auto& spans = out.field_spans_;
+  OccurrenceCounter occurrences;
+  bool extra_msh = false;
+
+  std::uint32_t pos = 0;
+  while (pos < n) {
+    if (b[pos] == '\r' || b[pos] == '\n') {
+      ++pos;
+      continue;
+    }
+    const std::uint32_t seg_start = pos;
+    const std::uint32_t ordinal = static_cast<std::uint32_t>(out.segments_.size()) + 1;
+    // Segment id.
+    std::uint32_t p = pos;
+    while (p < n && cls[static_cast<unsigned char>(b[p])] == kPlain) ++p;
+    const std::uint32_t name_end = p;
+    const std::size_t first_field = spans.size();
+    // Fields: after each field separator, scan to the next stop character.
+    if (p < n && b[p] == d.field) {
+      const bool is_msh = ordinal == 1;
+      if (is_msh) spans.emplace_back(p, p + 1);  // MSH-1 is the separator itself
+      std::uint32_t f = p + 1;
+      for (;;) {
+        std::uint32_t q = f;
+        while (q < n && cls[static_cast<unsigned char>(b[q])] == kPlain) ++q;
+        spans.emplace_back(f, q);
+        if (q < n && b[q] == d.field) {
+          f = q + 1;
+          continue;
+        }
+        p = q;
+        break;
+      }
+      if (spans.size() > policy_.max_fields) {
+        return parse_error("HL7_TOO_LARGE", "segment " + std::to_string(ordinal),
+                           "more than " + std::to_string(policy_.max_fields) + " fields");
+      }
+    }
+    if (p < n && cls[static_cast<unsigned char>(b[p])] == kBinary) {
+      return parse_error("HL7_BINARY", "segment " + std::to_string(ordinal),
+                         "control character 0x" + std::string(1, "0123456789ABCDEF"[(b[p] >> 4) & 0xF]) +
+                             std::string(1, "0123456789ABCDEF"[b[p] & 0xF]) + " in message text");
+    }
+    pos = p;  // at a terminator or the end
+    const std::string_view name(b + seg_start, name_end - seg_start);
+    const std::uint32_t field_count = static_cast<std::uint32_t>(spans.size() - first_field);
+    if (field_count == 0 && name.find_first_not_of(" \t") == std::string_view::npos) continue;  // blank line
+    if (out.segments_.size() >= policy_.max_segments) {
+      return parse_error("HL7_TOO_LARGE", "segment " + std::to_string(ordinal),
+                         "more than " + std::to_string(policy_.max_segments) + " segments");
+    }
+    out.segments_.push_back(Segment{name, std::string_view(b + seg_start, p - seg_start),
+                                    static_cast<std::uint32_t>(first_field), field_count, ordinal,
+                                    occurrences.next(name)});
+    if (!is_segment_id(name)) {
+      add_issue(out.issues_, Severity::kWarning, "HL7_SEGMENT_ID_INVALID", "segment " + std::to_string(ordinal),
+                "segment id is not 3 upper-case letters or digits; segment kept, not placed");
+    } else if (ordinal > 1 && name == "MSH" && !extra_msh) {
+      extra_msh = true;
+      add_issue(out.issues_, Severity::kWarning, "HL7_MULTIPLE_MESSAGES", "segment " + std::to_string(ordinal),
+                "a second MSH inside one message; split input with split_messages() first");
+    }
+  }
+
+  // --- Header values (MSH-9, MSH-10, MSH-12) ------------------------------
+  const Segment& msh = out.segments_.front();
+  if (msh.field_count < 9) {
+    return parse_error("HL7_TRUNCATED", "MSH-9", "MSH ends before the message type (MSH-9)");
+  }
+  const std::string_view msh9 = out.field(msh, 9);
+  out.message_type_ = nth_part(msh9, d.component, 1);
+  out.trigger_event_ = nth_part(msh9, d.component, 2);
+  const std::string_view msh9_3 = nth_part(msh9, d.component, 3);
+  out.control_id_ = out.field(msh, 10);
+  out.version_ = nth_part(out.field(msh, 12), d.component, 1);
+  if (out.message_type_.empty()) {
+    add_issue(out.issues_, Severity::kWarning, "HL7_MESSAGE_TYPE_MISSING", "MSH-9", "MSH-9 has no message type");
+  }
+
+  // --- Group tree ---------------------------------------------------------
+  const std::string resolved = structures_.resolve(out.message_type_, out.trigger_event_, msh9_3);
+  const GroupDef* def = resolved.empty() ? nullptr : structures_.find(resolved);
+  out.structure_id_ = def ? std::string_view(def->name) : msh9_3;
+  if (def == nullptr) {
+    add_issue(out.issues_, Severity::kInfo, "HL7_STRUCTURE_UNKNOWN", "MSH-9",
+              "no message structure defined for " + std::string(out.message_type_.substr(0, 8)) + "^" +
+                  std::string(out.trigger_event_.substr(0, 8)) + "; segments kept flat in the root group");
+  }
+  // Group pointers point into groups_, so the pool is sized before matching
+  // and never grows during one run; if it turns out too small, grow it and
+  // match again from scratch (rare: most messages have fewer groups than
+  // segments).
+  const std::size_t issues_before = out.issues_.size();
+  std::size_t pool = std::max<std::size_t>(out.groups_.size(), out.segments_.size() / 2 + 8);
+  for (;;) {
+    if (out.groups_.size() < pool) out.groups_.resize(pool);
+    StructureMatcher matcher(out, def, out.structure_id_.empty() ? std::string_view("unknown") : out.structure_id_);
+    if (matcher.run()) break;
+    out.issues_.resize(issues_before);
+    for (std::size_t i = 0; i < out.groups_used_; ++i) out.groups_[i].children.clear();
+    pool *= 2;
+  }
+  return ok_status();
+}
+
+// --- Message ---------------------------------------------------------------
+
+std::string_view Message::field(const Segment& seg, int field) const noexcept {
+  if (field < 1 || static_cast<std::uint32_t>(field) > seg.field_count) return {};
+  const std::size_t idx = seg.first_field + static_cast<std::size_t>(field) - 1;
+  if (idx >= field_spans_.size()) return {};
+  const auto [begin, end] = field_spans_[idx];
+  return text_.substr(begin, end - begin);
+}
+
+void Message::clear() {
+  text_ = {};
+  delims_ = Delimiters{};
+  segments_.clear();
+  field_spans_.clear();
+  if (groups_.empty()) groups_.resize(1);
+  for (std::size_t i = 0; i < groups_used_ && i < groups_.size(); ++i) groups_[i].children.clear();
+  groups_used_ = 1;
+  Group& root = groups_.front();
+  root.def = nullptr;
+  root.name = {};
+  root.parent = nullptr;
+  root.index = 0;
+  message_type_ = trigger_event_ = structure_id_ = control_id_ = version_ = {};
+  issues_.clear();
+}
+
+const Segment* Message::find_segment(const Group& g, std::string_view name) const noexcept {
+  for (const GroupNode& node : g.children) {
+    const Segment* s = segment_of(node);
+    if (s != nullptr && s->name == name) return s;
+  }
+  return nullptr;
+}
+
+std::string Message::path(const Group& g) const {
+  if (g.parent == nullptr) return "/";
+  std::string out;
+  for (const Group* p = &g; p != nullptr && p->parent != nullptr; p = p->parent) {
+    out.insert(0, "/" + std::string(p->name) + "(" + std::to_string(p->index) + ")");
+  }
+  return out;
+}
+
+}  // namespace dxnorm::hl7v2

@@ -1,0 +1,148 @@
+#include "pipeline/parse/hl7v2/hl7v2_value.h"
+
+#include <cstring>
+
+namespace dxnorm::hl7v2 {
+namespace {
+
+int hex_value(char c) noexcept {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+bool all_hex(std::string_view s) noexcept {
+  for (char c : s) {
+    if (hex_value(c) < 0) return false;
+  }
+  return true;
+}
+
+// Decodes the text between two escape characters into `out`. Returns false
+// when the sequence is not a known escape (the caller then keeps it literally).
+bool decode_escape(std::string_view seq, const Delimiters& d, std::string& out) {
+  if (seq.empty()) return false;
+  if (seq.size() == 1) {
+    switch (seq[0]) {
+      case 'F': out += d.field; return true;
+      case 'S': out += d.component; return true;
+      case 'T': out += d.subcomponent; return true;
+      case 'R': out += d.repetition; return true;
+      case 'E': out += d.escape; return true;
+      case 'P':
+        if (d.truncation == 0) return false;
+        out += d.truncation;
+        return true;
+      case 'H':
+      case 'N': return true;  // highlight on/off: no rendering in FHIR strings
+      default: return false;
+    }
+  }
+  switch (seq[0]) {
+    case 'X': {  // \Xhhhh..\ : raw bytes
+      const std::string_view hex = seq.substr(1);
+      if (hex.size() % 2 != 0 || !all_hex(hex)) return false;
+      for (std::size_t i = 0; i < hex.size(); i += 2) {
+        out += static_cast<char>(hex_value(hex[i]) * 16 + hex_value(hex[i + 1]));
+      }
+      return true;
+    }
+    case 'C':  // \Cxxyy\ : single-byte character set switch (ISO 2022); dropped
+      return seq.size() == 5 && all_hex(seq.substr(1));
+    case 'M':  // \Mxxyy\ or \Mxxyyzz\ : multi-byte character set switch; dropped
+      return (seq.size() == 5 || seq.size() == 7) && all_hex(seq.substr(1));
+    case 'Z':  // locally defined escape: no meaning we could know; keep literally
+      return false;
+    case '.': {  // formatted text (FT) commands
+      std::string_view cmd = seq.substr(1);
+      const std::string_view name = cmd.substr(0, 2);
+      const std::string_view arg = cmd.substr(2);
+      // Arguments: optional sign and digits, e.g. \.sp2\ \.in+4\ \.ti-2\.
+      std::size_t k = 0;
+      if (k < arg.size() && (arg[k] == '+' || arg[k] == '-')) ++k;
+      while (k < arg.size() && arg[k] >= '0' && arg[k] <= '9') ++k;
+      if (k != arg.size()) return false;
+      if (name == "br") return arg.empty() ? (out += '\n', true) : false;
+      if (name == "sp") {  // skip n lines (default 1): one line break each, capped
+        int n = 0;
+        for (char c : arg) {
+          if (c >= '0' && c <= '9' && n < 100) n = n * 10 + (c - '0');
+        }
+        if (arg.empty() || n < 1) n = 1;
+        if (n > 10) n = 10;
+        out.append(static_cast<std::size_t>(n), '\n');
+        return true;
+      }
+      if (name == "fi" || name == "nf" || name == "in" || name == "ti" || name == "sk" || name == "ce") return true;
+      return false;
+    }
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+std::string_view nth_part(std::string_view raw, char sep, std::size_t n) noexcept {
+  if (n == 0 || raw.empty()) return {};
+  const char* p = raw.data();
+  const char* const end = p + raw.size();
+  for (std::size_t i = 1; i < n; ++i) {
+    const void* hit = std::memchr(p, sep, static_cast<std::size_t>(end - p));
+    if (hit == nullptr) return {};
+    p = static_cast<const char*>(hit) + 1;
+  }
+  const void* hit = std::memchr(p, sep, static_cast<std::size_t>(end - p));
+  const char* stop = hit ? static_cast<const char*>(hit) : end;
+  return std::string_view(p, static_cast<std::size_t>(stop - p));
+}
+
+std::size_t count_parts(std::string_view raw, char sep) noexcept {
+  if (raw.empty()) return 0;
+  std::size_t n = 1;
+  const char* p = raw.data();
+  const char* const end = p + raw.size();
+  while (const void* hit = std::memchr(p, sep, static_cast<std::size_t>(end - p))) {
+    ++n;
+    p = static_cast<const char*>(hit) + 1;
+  }
+  return n;
+}
+
+std::string_view unescape(std::string_view raw, const Delimiters& d, std::string& scratch) {
+  if (d.escape == 0 || raw.find(d.escape) == std::string_view::npos) return raw;
+  scratch.clear();
+  scratch.reserve(raw.size());
+  std::size_t i = 0;
+  while (i < raw.size()) {
+    const std::size_t start = raw.find(d.escape, i);
+    if (start == std::string_view::npos) {
+      scratch.append(raw.substr(i));
+      break;
+    }
+    scratch.append(raw.substr(i, start - i));
+    const std::size_t close = raw.find(d.escape, start + 1);
+    if (close == std::string_view::npos) {  // unterminated: keep the rest literally
+      scratch.append(raw.substr(start));
+      break;
+    }
+    const std::string_view seq = raw.substr(start + 1, close - start - 1);
+    const std::size_t before = scratch.size();
+    if (!decode_escape(seq, d, scratch)) {
+      scratch.resize(before);
+      if (seq.empty()) {
+        // Two escape characters in a row: keep the first, re-examine the second
+        // (it may open a real escape sequence).
+        scratch += d.escape;
+        i = close;
+        continue;
+      }
+      scratch.append(raw.substr(start, close - start + 1));  // unknown: keep literally
+    }
+    i = close + 1;
+  }
+  return scratch;
+}
+
+}  // namespace dxnorm::hl7v2
