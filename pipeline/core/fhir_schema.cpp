@@ -55,7 +55,7 @@ bool is_type_suffix(std::string_view suffix, std::string_view type) noexcept {
 
 const ElementDef* TypeDef::resolve(std::string_view json_name, std::size_t* type_index) const noexcept {
   for (const auto& e : elements) {
-    if (!e.is_choice() && e.name == json_name) {
+    if (e.name == json_name) {  // also "value[x]" itself, for callers naming the element
       if (type_index) *type_index = 0;
       return &e;
     }
@@ -177,6 +177,7 @@ std::unique_ptr<FhirSchema> FhirSchema::from_json(std::string_view json) {
           if (!c.IsString()) fail("value set " + vs + " holds a non-string");
           e.required_codes.emplace_back(sv(c));
         }
+        e.required_value_set = std::move(vs);
       }
       std::string content_ref = get_string(ev, "contentReference", where, false);
       const bool has_children = ev.HasMember("children");

