@@ -1,0 +1,64 @@
+// Code tables kept as data (mappings/codes/*.yaml): a local or v2 code ->
+// a FHIR code, with a declared behaviour for codes the table does not know.
+//
+//   table: v2-0078-interpretation
+//   source-system: http://terminology.hl7.org/CodeSystem/v2-0078
+//   target-system: http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation
+//   unmapped: keep-original      # keep-original | default | drop | error
+//   default: {code: UNK, display: Unknown}   # with unmapped: default
+//   case-sensitive: false
+//   entries:
+//     H: {code: H, display: High}
+//     "N": N                      # shorthand: target code only
+//
+// Immutable after loading; shared by all workers.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "pipeline/map/diagnostics.h"
+
+namespace dxnorm::map {
+
+struct CodeEntry {
+  std::string code;
+  std::string display;
+  std::string system;  // overrides the table's target system when set
+};
+
+enum class UnmappedPolicy { kKeepOriginal, kDefault, kDrop, kError };
+
+struct CodeTable {
+  std::string name;
+  std::string file;
+  int line = 0;
+  std::string source_system;
+  std::string target_system;
+  UnmappedPolicy unmapped = UnmappedPolicy::kKeepOriginal;
+  CodeEntry default_entry;
+  bool case_sensitive = true;
+  std::unordered_map<std::string, CodeEntry> entries;
+  std::vector<std::pair<std::string, int>> entry_lines;  // source code, line (for lint)
+
+  // nullptr when unknown (apply `unmapped`).
+  const CodeEntry* find(std::string_view code) const;
+};
+
+class CodeTables {
+ public:
+  // Loads every *.yaml under `dir` (recursively). Problems go to `diags`.
+  void load_directory(const std::string& dir, Diagnostics& diags);
+  void load_file(const std::string& path, Diagnostics& diags);
+  const CodeTable* find(std::string_view name) const;
+  const std::vector<std::unique_ptr<CodeTable>>& all() const noexcept { return tables_; }
+
+ private:
+  std::vector<std::unique_ptr<CodeTable>> tables_;
+  std::unordered_map<std::string, const CodeTable*> by_name_;
+};
+
+}  // namespace dxnorm::map

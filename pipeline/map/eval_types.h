@@ -1,0 +1,114 @@
+// Values, scopes and the per-message evaluation context of the mapping engine.
+//
+// Contract: everything here lives for one message. Strings are views into the
+// input buffer or into the context's Arena; both outlive the output document
+// built from them (the document copies strings into its own pool).
+// Hot path: an EvalContext is reused across messages by one worker thread, so
+// its vectors and arena keep their capacity and steady state allocates nothing.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pipeline/core/issue.h"
+
+namespace dxnorm::hl7v2 {
+class Message;
+struct Group;
+}  // namespace dxnorm::hl7v2
+
+namespace dxnorm::map {
+
+// Bump allocator for strings built while mapping (unescaped text, dates,
+// concatenations). reset() keeps the first block.
+class Arena {
+ public:
+  std::string_view copy(std::string_view s);
+  char* alloc(std::size_t n);
+  void reset() noexcept;
+
+ private:
+  struct Block {
+    std::unique_ptr<char[]> data;
+    std::size_t size = 0, used = 0;
+  };
+  std::vector<Block> blocks_;
+  std::size_t current_ = 0;
+};
+
+// A position in the source message. For HL7 v2: a group, optionally a
+// segment in it, optionally a field / repetition / component / subcomponent.
+// 0 means "whole" at that level.
+struct Cursor {
+  const hl7v2::Group* group = nullptr;
+  std::int32_t segment = -1;
+  std::uint16_t field = 0;
+  std::uint16_t rep = 0;
+  std::uint16_t comp = 0;
+  std::uint16_t sub = 0;
+};
+
+struct Value {
+  std::string_view text;   // the value as read (unescaped); empty = absent
+  Cursor cursor;           // where it came from (for relative paths and traces)
+  bool has_cursor = false;
+  bool explicit_null = false;  // HL7 `""`
+};
+
+// Where in the message the evaluation stands ($each / resource `for`).
+struct Scope {
+  Cursor cursor;
+  const Scope* parent = nullptr;
+  std::uint32_t index = 0;  // 1-based position within the $each that made it
+};
+
+// Tracks which segments and fields any rule read, for the unmapped report.
+class ReadTracker {
+ public:
+  void reset(std::size_t segments);
+  void mark(std::int32_t segment, unsigned field) noexcept {
+    if (segment < 0 || static_cast<std::size_t>(segment) >= seen_.size()) return;
+    seen_[segment] |= field < 63 ? (std::uint64_t{1} << field) : (std::uint64_t{1} << 63);
+  }
+  bool segment_read(std::size_t s) const noexcept { return seen_[s] != 0; }
+  bool field_read(std::size_t s, unsigned field) const noexcept {
+    return (seen_[s] & (field < 63 ? (std::uint64_t{1} << field) : (std::uint64_t{1} << 63))) != 0;
+  }
+
+ private:
+  std::vector<std::uint64_t> seen_;  // bit 0: segment itself; bit f: field f
+};
+
+class MappingEngine;
+
+struct EvalContext {
+  const hl7v2::Message* message = nullptr;
+  Arena arena;
+  std::vector<Value> stack;  // expression results (see Expr::eval)
+  std::string scratch;
+  Issues* issues = nullptr;
+  ReadTracker reads;
+  std::string location;      // scratch for building locations
+  std::string convert;       // scratch for conversions
+
+  // A rule that must stop the message (code table with `unmapped: error`,
+  // a required value missing...). The first failure wins; the engine turns it
+  // into an Error (stage map, dead letter).
+  bool failed = false;
+  std::string fail_code, fail_location, fail_message;
+  void fail(std::string code, std::string location, std::string message) {
+    if (failed) return;
+    failed = true;
+    fail_code = std::move(code);
+    fail_location = std::move(location);
+    fail_message = std::move(message);
+  }
+  void warn(std::string code, std::string location, std::string message) {
+    if (issues) issues->push_back(Issue{Severity::kWarning, std::move(code), std::move(location), std::move(message)});
+  }
+};
+
+}  // namespace dxnorm::map

@@ -1,0 +1,850 @@
+#include "pipeline/map/expression.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+
+#include "pipeline/core/nhs_number.h"
+#include "pipeline/map/code_tables.h"
+#include "pipeline/map/datetime.h"
+#include "pipeline/parse/hl7v2/hl7v2_message.h"
+#include "pipeline/parse/hl7v2/message_structure.h"
+
+namespace dxnorm::map {
+
+namespace {
+
+enum Fn : int {
+  kDate, kDateTime, kInstant, kTime, kDecimal, kInteger, kPositiveInt, kUpper, kLower, kTrim,
+  kNhsNumber, kFirst, kLast, kCount, kExists, kEmpty, kJoin, kSplit, kSubstring, kReplace,
+  kStartsWith, kContains, kMap, kDisplay, kSystem, kLines, kFnCount
+};
+
+struct FnSpec {
+  const char* name;
+  int min_args, max_args;  // including the piped value
+  bool multi;              // result may hold several values
+  const char* help;
+};
+
+const FnSpec kFns[kFnCount] = {
+    {"date", 1, 1, true, "x | date: a source date/time as FHIR date (precision kept)"},
+    {"dateTime", 1, 1, true, "x | dateTime: FHIR dateTime, zone from the value or the source zone"},
+    {"instant", 1, 1, true, "x | instant: FHIR instant (needs seconds)"},
+    {"time", 1, 1, true, "x | time: FHIR time"},
+    {"decimal", 1, 1, true, "x | decimal: a FHIR decimal, digits kept as written"},
+    {"integer", 1, 1, true, "x | integer"},
+    {"positiveInt", 1, 1, true, "x | positiveInt"},
+    {"upper", 1, 1, true, "x | upper"},
+    {"lower", 1, 1, true, "x | lower"},
+    {"trim", 1, 1, true, "x | trim: spaces removed at both ends"},
+    {"nhsNumber", 1, 1, true, "x | nhsNumber: the 10 digits when the Modulus 11 check passes, else nothing and a warning"},
+    {"first", 1, 1, false, "x | first"},
+    {"last", 1, 1, false, "x | last"},
+    {"count", 1, 1, false, "x | count"},
+    {"exists", 1, 1, false, "x | exists: 'true' or nothing"},
+    {"empty", 1, 1, false, "x | empty: 'true' when x has no value"},
+    {"join", 2, 16, false, "join(a, b, ..., sep) or xs | join(sep): present values joined"},
+    {"split", 2, 2, true, "x | split(sep)"},
+    {"substring", 2, 3, true, "x | substring(start[, length]) (0-based)"},
+    {"replace", 3, 3, true, "x | replace(from, to)"},
+    {"startsWith", 2, 2, false, "x | startsWith(prefix): 'true' or nothing"},
+    {"contains", 2, 2, false, "x | contains(text): 'true' or nothing"},
+    {"map", 2, 2, true, "x | map('table'): the translated code (table's unmapped rule applies)"},
+    {"display", 2, 2, true, "x | display('table'): the translated display"},
+    {"system", 2, 2, true, "x | system('table'): the target system of a translated code"},
+    {"lines", 1, 1, false, "xs | lines: values joined with line breaks, empty lines kept"},
+};
+
+// ---- lexer ----
+enum class Tok { kEnd, kPath, kIdent, kString, kNumber, kLParen, kRParen, kLBracket, kRBracket, kComma,
+                 kFallback, kPlus, kEq, kNe, kPipe, kError };
+
+struct Token {
+  Tok kind;
+  std::string_view text;
+  std::string value;  // unescaped string literal
+  int col;
+};
+
+class Lexer {
+ public:
+  explicit Lexer(std::string_view s) : s_(s) { advance(); }
+  const Token& cur() const { return cur_; }
+  void advance() { cur_ = next(); }
+
+ private:
+  Token next() {
+    while (i_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[i_]))) ++i_;
+    int col = static_cast<int>(i_);
+    if (i_ >= s_.size()) return {Tok::kEnd, {}, {}, col};
+    char c = s_[i_];
+    auto one = [&](Tok t) {
+      ++i_;
+      return Token{t, s_.substr(col, 1), {}, col};
+    };
+    if (c == '(') return one(Tok::kLParen);
+    if (c == ')') return one(Tok::kRParen);
+    if (c == '[') return one(Tok::kLBracket);
+    if (c == ']') return one(Tok::kRBracket);
+    if (c == ',') return one(Tok::kComma);
+    if (c == '+') return one(Tok::kPlus);
+    if (c == '=') return one(Tok::kEq);
+    if (c == '|') return one(Tok::kPipe);
+    if (c == '?' && i_ + 1 < s_.size() && s_[i_ + 1] == '?') {
+      i_ += 2;
+      return {Tok::kFallback, s_.substr(col, 2), {}, col};
+    }
+    if (c == '!' && i_ + 1 < s_.size() && s_[i_ + 1] == '=') {
+      i_ += 2;
+      return {Tok::kNe, s_.substr(col, 2), {}, col};
+    }
+    if (c == '\'' || c == '"') {
+      char q = c;
+      ++i_;
+      std::string v;
+      while (i_ < s_.size() && s_[i_] != q) {
+        if (s_[i_] == '\\' && i_ + 1 < s_.size()) {
+          char e = s_[i_ + 1];
+          v.push_back(e == 'n' ? '\n' : e == 't' ? '\t' : e == 'r' ? '\r' : e);
+          i_ += 2;
+        } else {
+          v.push_back(s_[i_++]);
+        }
+      }
+      if (i_ >= s_.size()) return {Tok::kError, "unterminated string literal", {}, col};
+      ++i_;
+      return {Tok::kString, s_.substr(col, i_ - col), std::move(v), col};
+    }
+    if (std::isdigit(static_cast<unsigned char>(c)) || (c == '-' && i_ + 1 < s_.size() && std::isdigit(static_cast<unsigned char>(s_[i_ + 1])))) {
+      ++i_;
+      while (i_ < s_.size() && (std::isdigit(static_cast<unsigned char>(s_[i_])) || s_[i_] == '.')) ++i_;
+      return {Tok::kNumber, s_.substr(col, i_ - col), std::string(s_.substr(col, i_ - col)), col};
+    }
+    if (std::isupper(static_cast<unsigned char>(c)) || c == '.') {
+      while (i_ < s_.size()) {
+        char d = s_[i_];
+        if (std::isupper(static_cast<unsigned char>(d)) || std::isdigit(static_cast<unsigned char>(d)) || d == '_' ||
+            d == '.' || d == '-') {
+          ++i_;
+        } else if (d == '(') {
+          // An index "(n)" or "(*)" belongs to the path; any other '(' does not.
+          std::size_t j = i_ + 1;
+          if (j < s_.size() && s_[j] == '*') ++j;
+          else while (j < s_.size() && std::isdigit(static_cast<unsigned char>(s_[j]))) ++j;
+          if (j > i_ + 1 && j < s_.size() && s_[j] == ')') i_ = j + 1;
+          else break;
+        } else {
+          break;
+        }
+      }
+      return {Tok::kPath, s_.substr(col, i_ - col), {}, col};
+    }
+    if (std::islower(static_cast<unsigned char>(c))) {
+      while (i_ < s_.size() && (std::isalnum(static_cast<unsigned char>(s_[i_])) || s_[i_] == '_')) ++i_;
+      return {Tok::kIdent, s_.substr(col, i_ - col), {}, col};
+    }
+    ++i_;
+    return {Tok::kError, s_.substr(col, 1), {}, col};
+  }
+
+  std::string_view s_;
+  std::size_t i_ = 0;
+  Token cur_;
+};
+
+// ---- parser ----
+class Parser {
+ public:
+  Parser(std::string_view text, const CompileEnv& env) : text_(text), lx_(text), env_(env) {}
+
+  ExprPtr parse(std::string& error, int& column) {
+    ExprPtr e = parse_or();
+    if (e && lx_.cur().kind != Tok::kEnd) fail("unexpected '" + std::string(lx_.cur().text) + "'", lx_.cur().col);
+    if (!error_.empty()) {
+      error = error_;
+      column = error_col_;
+      return nullptr;
+    }
+    return e;
+  }
+
+ private:
+  void fail(std::string msg, int col) {
+    if (error_.empty()) {
+      error_ = std::move(msg);
+      error_col_ = col;
+    }
+  }
+  bool is_kw(std::string_view kw) const { return lx_.cur().kind == Tok::kIdent && lx_.cur().text == kw; }
+
+  ExprPtr node(Expr::Kind k, int col_from) {
+    auto e = std::make_unique<Expr>();
+    e->kind = k;
+    (void)col_from;
+    return e;
+  }
+  ExprPtr binary(Expr::Kind k, ExprPtr a, ExprPtr b) {
+    if (!a || !b) return nullptr;
+    auto e = std::make_unique<Expr>();
+    e->kind = k;
+    e->multi = false;
+    e->args.push_back(std::move(a));
+    e->args.push_back(std::move(b));
+    return e;
+  }
+
+  ExprPtr parse_or() {
+    ExprPtr a = parse_and();
+    while (a && is_kw("or")) {
+      lx_.advance();
+      a = binary(Expr::Kind::kOr, std::move(a), parse_and());
+    }
+    return a;
+  }
+  ExprPtr parse_and() {
+    ExprPtr a = parse_not();
+    while (a && is_kw("and")) {
+      lx_.advance();
+      a = binary(Expr::Kind::kAnd, std::move(a), parse_not());
+    }
+    return a;
+  }
+  ExprPtr parse_not() {
+    if (is_kw("not")) {
+      lx_.advance();
+      ExprPtr x = parse_not();
+      if (!x) return nullptr;
+      auto e = std::make_unique<Expr>();
+      e->kind = Expr::Kind::kNot;
+      e->args.push_back(std::move(x));
+      return e;
+    }
+    return parse_cmp();
+  }
+  ExprPtr parse_cmp() {
+    ExprPtr a = parse_fallback();
+    if (!a) return a;
+    if (lx_.cur().kind == Tok::kEq || lx_.cur().kind == Tok::kNe) {
+      Expr::Kind k = lx_.cur().kind == Tok::kEq ? Expr::Kind::kEq : Expr::Kind::kNe;
+      lx_.advance();
+      return binary(k, std::move(a), parse_fallback());
+    }
+    if (is_kw("in")) {
+      lx_.advance();
+      if (lx_.cur().kind != Tok::kLBracket) {
+        fail("expected '[' after 'in'", lx_.cur().col);
+        return nullptr;
+      }
+      return binary(Expr::Kind::kIn, std::move(a), parse_primary());
+    }
+    return a;
+  }
+  ExprPtr parse_fallback() {
+    ExprPtr a = parse_concat();
+    while (a && lx_.cur().kind == Tok::kFallback) {
+      lx_.advance();
+      ExprPtr b = parse_concat();
+      bool m = a && b && (a->multi || b->multi);
+      a = binary(Expr::Kind::kFallback, std::move(a), std::move(b));
+      if (a) a->multi = m;
+    }
+    return a;
+  }
+  ExprPtr parse_concat() {
+    ExprPtr a = parse_pipe();
+    while (a && lx_.cur().kind == Tok::kPlus) {
+      lx_.advance();
+      a = binary(Expr::Kind::kConcat, std::move(a), parse_pipe());
+    }
+    return a;
+  }
+  ExprPtr parse_pipe() {
+    ExprPtr a = parse_primary();
+    while (a && lx_.cur().kind == Tok::kPipe) {
+      lx_.advance();
+      if (lx_.cur().kind != Tok::kIdent) {
+        fail("expected a function name after '|'", lx_.cur().col);
+        return nullptr;
+      }
+      std::string name(lx_.cur().text);
+      int col = lx_.cur().col;
+      lx_.advance();
+      std::vector<ExprPtr> args;
+      args.push_back(std::move(a));
+      if (lx_.cur().kind == Tok::kLParen) {
+        if (!parse_args(args)) return nullptr;
+      }
+      a = make_call(name, std::move(args), col);
+    }
+    return a;
+  }
+  bool parse_args(std::vector<ExprPtr>& args) {
+    lx_.advance();  // (
+    if (lx_.cur().kind == Tok::kRParen) {
+      lx_.advance();
+      return true;
+    }
+    while (true) {
+      ExprPtr x = parse_or();
+      if (!x) return false;
+      args.push_back(std::move(x));
+      if (lx_.cur().kind == Tok::kComma) {
+        lx_.advance();
+        continue;
+      }
+      if (lx_.cur().kind == Tok::kRParen) {
+        lx_.advance();
+        return true;
+      }
+      fail("expected ',' or ')' in argument list", lx_.cur().col);
+      return false;
+    }
+  }
+  ExprPtr make_call(const std::string& name, std::vector<ExprPtr> args, int col) {
+    int id = -1;
+    for (int i = 0; i < kFnCount; ++i)
+      if (name == kFns[i].name) id = i;
+    if (id < 0) {
+      std::string known;
+      for (const auto& f : kFns) known += std::string(known.empty() ? "" : ", ") + f.name;
+      fail("unknown function '" + name + "' (known: " + known + ")", col);
+      return nullptr;
+    }
+    const FnSpec& f = kFns[id];
+    int n = static_cast<int>(args.size());
+    if (n < f.min_args || n > f.max_args) {
+      fail("function '" + name + "' takes " + std::to_string(f.min_args - 1) +
+               (f.max_args != f.min_args ? " to " + std::to_string(f.max_args - 1) : std::string()) +
+               " argument(s) after the value: " + f.help,
+           col);
+      return nullptr;
+    }
+    auto e = std::make_unique<Expr>();
+    e->kind = Expr::Kind::kCall;
+    e->fn = id;
+    e->multi = f.multi && args[0]->multi;
+    if (id == kMap || id == kDisplay || id == kSystem) {
+      if (args[1]->kind != Expr::Kind::kLiteral) {
+        fail("the table of " + name + "() must be a quoted name", col);
+        return nullptr;
+      }
+      const CodeTable* t = env_.tables ? env_.tables->find(args[1]->literal) : nullptr;
+      if (!t) {
+        fail("unknown code table '" + args[1]->literal + "' (tables live in mappings/codes/)", args[1] ? col : col);
+        return nullptr;
+      }
+      e->table = t;
+      if (env_.tables_used) env_.tables_used->push_back(t);
+    }
+    e->args = std::move(args);
+    return e;
+  }
+  ExprPtr parse_primary() {
+    const Token t = lx_.cur();
+    switch (t.kind) {
+      case Tok::kString:
+      case Tok::kNumber: {
+        lx_.advance();
+        auto e = std::make_unique<Expr>();
+        e->kind = Expr::Kind::kLiteral;
+        e->literal = t.value;
+        return e;
+      }
+      case Tok::kPath: {
+        lx_.advance();
+        auto e = std::make_unique<Expr>();
+        e->kind = Expr::Kind::kPath;
+        std::string err;
+        if (!parse_hl7_path(t.text, e->path, err)) {
+          fail("bad path '" + std::string(t.text) + "': " + err, t.col);
+          return nullptr;
+        }
+        if (env_.structure && !e->path.segment.empty() && e->path.segment[0] != 'Z' &&
+            !structure_has_segment(*env_.structure, e->path.segment)) {
+          fail("segment " + e->path.segment + " cannot occur in message structure " + env_.structure->name, t.col);
+          return nullptr;
+        }
+        if (env_.structure) {
+          for (const auto& g : e->path.groups)
+            if (!structure_has_group(*env_.structure, g)) {
+              fail("group " + g + " does not exist in message structure " + env_.structure->name, t.col);
+              return nullptr;
+            }
+        }
+        e->multi = e->path.rep_all || e->path.seg_all;
+        return e;
+      }
+      case Tok::kIdent: {
+        if (t.text == "true" || t.text == "false") {
+          lx_.advance();
+          auto e = std::make_unique<Expr>();
+          e->kind = Expr::Kind::kLiteral;
+          e->literal = t.text == "true" ? "true" : "";
+          return e;
+        }
+        std::string name(t.text);
+        lx_.advance();
+        if (lx_.cur().kind != Tok::kLParen) {
+          fail("'" + name + "' is not a path or literal; functions need '(' (or use it after '|')", t.col);
+          return nullptr;
+        }
+        std::vector<ExprPtr> args;
+        if (!parse_args(args)) return nullptr;
+        return make_call(name, std::move(args), t.col);
+      }
+      case Tok::kLParen: {
+        lx_.advance();
+        ExprPtr e = parse_or();
+        if (!e) return nullptr;
+        if (lx_.cur().kind != Tok::kRParen) {
+          fail("expected ')'", lx_.cur().col);
+          return nullptr;
+        }
+        lx_.advance();
+        return e;
+      }
+      case Tok::kLBracket: {
+        lx_.advance();
+        auto e = std::make_unique<Expr>();
+        e->kind = Expr::Kind::kList;
+        e->multi = true;
+        while (lx_.cur().kind != Tok::kRBracket) {
+          ExprPtr x = parse_or();
+          if (!x) return nullptr;
+          e->args.push_back(std::move(x));
+          if (lx_.cur().kind == Tok::kComma) lx_.advance();
+          else if (lx_.cur().kind != Tok::kRBracket) {
+            fail("expected ',' or ']' in list", lx_.cur().col);
+            return nullptr;
+          }
+        }
+        lx_.advance();
+        return e;
+      }
+      case Tok::kEnd:
+        fail("expression ends too early", t.col);
+        return nullptr;
+      case Tok::kError:
+        fail(t.text == "unterminated string literal" ? std::string(t.text) : "unexpected character '" + std::string(t.text) + "'", t.col);
+        return nullptr;
+      default:
+        fail("unexpected '" + std::string(t.text) + "'", t.col);
+        return nullptr;
+    }
+  }
+
+  std::string_view text_;
+  Lexer lx_;
+  const CompileEnv& env_;
+  std::string error_;
+  int error_col_ = 0;
+};
+
+// ---- evaluation helpers ----
+bool truthy(const std::vector<Value>& st, std::size_t base, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i)
+    if (!st[base + i].text.empty()) return true;
+  return false;
+}
+
+std::string_view first_text(const std::vector<Value>& st, std::size_t base, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i)
+    if (!st[base + i].text.empty()) return st[base + i].text;
+  return {};
+}
+
+void location_of(const Value& v, EvalContext& ctx, std::string& out) {
+  out.clear();
+  if (v.has_cursor && ctx.message) describe_cursor(v.cursor, *ctx.message, out);
+}
+
+}  // namespace
+
+bool normalise_decimal(std::string_view in, std::string& out) {
+  out.clear();
+  while (!in.empty() && in.front() == ' ') in.remove_prefix(1);
+  while (!in.empty() && in.back() == ' ') in.remove_suffix(1);
+  if (in.empty()) return false;
+  bool neg = false;
+  if (in.front() == '+' || in.front() == '-') {
+    neg = in.front() == '-';
+    in.remove_prefix(1);
+  }
+  std::string_view ip = in, fp;
+  std::size_t dot = in.find('.');
+  if (dot != std::string_view::npos) {
+    ip = in.substr(0, dot);
+    fp = in.substr(dot + 1);
+  }
+  if (ip.empty() && fp.empty()) return false;
+  for (char c : ip)
+    if (c < '0' || c > '9') return false;
+  for (char c : fp)
+    if (c < '0' || c > '9') return false;
+  while (ip.size() > 1 && ip.front() == '0') ip.remove_prefix(1);
+  if (neg) out.push_back('-');
+  if (ip.empty()) out.push_back('0');
+  else out.append(ip);
+  if (!fp.empty()) {
+    out.push_back('.');
+    out.append(fp);
+  }
+  if (out == "-0" || out.rfind("-0.", 0) == 0) {
+    // keep "-0.5" as written; "-0" stays a valid decimal too
+  }
+  return true;
+}
+
+const std::vector<std::string>& function_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> v;
+    for (const auto& f : kFns) v.emplace_back(f.name);
+    return v;
+  }();
+  return names;
+}
+
+ExprPtr compile_expression(std::string_view text, const CompileEnv& env, std::string& error, int& column) {
+  Parser p(text, env);
+  ExprPtr e = p.parse(error, column);
+  if (e) e->text = std::string(text);
+  return e;
+}
+
+std::string_view Expr::eval_text(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env, Value* first) const {
+  std::size_t base = ctx.stack.size();
+  std::size_t n = eval(scope, ctx, env);
+  std::string_view r;
+  for (std::size_t i = 0; i < n; ++i)
+    if (!ctx.stack[base + i].text.empty()) {
+      r = ctx.stack[base + i].text;
+      if (first) *first = ctx.stack[base + i];
+      break;
+    }
+  ctx.stack.resize(base);
+  return r;
+}
+
+bool Expr::eval_bool(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) const {
+  std::size_t base = ctx.stack.size();
+  std::size_t n = eval(scope, ctx, env);
+  bool r = truthy(ctx.stack, base, n);
+  ctx.stack.resize(base);
+  return r;
+}
+
+std::size_t Expr::eval(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) const {
+  auto& st = ctx.stack;
+  const std::size_t base = st.size();
+  auto push_text = [&](std::string_view t) {
+    Value v;
+    v.text = t;
+    st.push_back(v);
+  };
+  auto finish_bool = [&](bool b) -> std::size_t {
+    st.resize(base);
+    if (b) push_text("true");
+    return b ? 1 : 0;
+  };
+  switch (kind) {
+    case Kind::kLiteral:
+      if (literal.empty()) return 0;
+      push_text(literal);
+      return 1;
+    case Kind::kPath:
+      return eval_hl7_path(path, scope, ctx, path.rep_all || path.seg_all);
+    case Kind::kList: {
+      std::size_t n = 0;
+      for (const auto& a : args) n += a->eval(scope, ctx, env);
+      return n;
+    }
+    case Kind::kFallback: {
+      std::size_t n = args[0]->eval(scope, ctx, env);
+      if (truthy(st, base, n)) return n;
+      st.resize(base);
+      return args[1]->eval(scope, ctx, env);
+    }
+    case Kind::kConcat: {
+      std::size_t n1 = args[0]->eval(scope, ctx, env);
+      std::string_view a = first_text(st, base, n1);
+      std::size_t n2 = args[1]->eval(scope, ctx, env);
+      std::string_view b = first_text(st, base + n1, n2);
+      Value keep = n1 ? st[base] : Value{};
+      st.resize(base);
+      if (a.empty() || b.empty()) return 0;
+      char* p = ctx.arena.alloc(a.size() + b.size());
+      std::memcpy(p, a.data(), a.size());
+      std::memcpy(p + a.size(), b.data(), b.size());
+      keep.text = std::string_view(p, a.size() + b.size());
+      keep.explicit_null = false;
+      st.push_back(keep);
+      return 1;
+    }
+    case Kind::kEq:
+    case Kind::kNe: {
+      std::size_t n1 = args[0]->eval(scope, ctx, env);
+      std::string_view a = first_text(st, base, n1);
+      std::size_t n2 = args[1]->eval(scope, ctx, env);
+      std::string_view b = first_text(st, base + n1, n2);
+      return finish_bool((a == b) == (kind == Kind::kEq));
+    }
+    case Kind::kIn: {
+      std::size_t n1 = args[0]->eval(scope, ctx, env);
+      std::string_view a = first_text(st, base, n1);
+      std::size_t n2 = args[1]->eval(scope, ctx, env);
+      bool found = false;
+      if (!a.empty())
+        for (std::size_t i = 0; i < n2; ++i)
+          if (st[base + n1 + i].text == a) found = true;
+      return finish_bool(found);
+    }
+    case Kind::kAnd: {
+      bool a = args[0]->eval_bool(scope, ctx, env);
+      return finish_bool(a && args[1]->eval_bool(scope, ctx, env));
+    }
+    case Kind::kOr: {
+      bool a = args[0]->eval_bool(scope, ctx, env);
+      return finish_bool(a || args[1]->eval_bool(scope, ctx, env));
+    }
+    case Kind::kNot:
+      return finish_bool(!args[0]->eval_bool(scope, ctx, env));
+    case Kind::kCall:
+      break;
+  }
+
+  // ---- functions ----
+  std::size_t n = args[0]->eval(scope, ctx, env);
+  auto arg_text = [&](std::size_t i) -> std::string_view {
+    // Arguments after the first are evaluated after the values; read and drop.
+    std::size_t b = st.size();
+    std::size_t k = args[i]->eval(scope, ctx, env);
+    std::string_view t = first_text(st, b, k);
+    st.resize(b);
+    return t;
+  };
+  // In-place element-wise transform with compaction.
+  auto transform = [&](auto&& fn) -> std::size_t {
+    std::size_t w = base;
+    for (std::size_t r = base; r < base + n; ++r) {
+      Value v = st[r];
+      if (v.text.empty()) continue;
+      if (fn(v)) st[w++] = v;
+    }
+    st.resize(w);
+    return w - base;
+  };
+  switch (fn) {
+    case kDate:
+    case kDateTime:
+    case kInstant:
+    case kTime: {
+      DateTarget target = fn == kDate ? DateTarget::kDate
+                          : fn == kDateTime ? DateTarget::kDateTime
+                          : fn == kInstant ? DateTarget::kInstant
+                                           : DateTarget::kTime;
+      std::string err;
+      return transform([&](Value& v) {
+        if (!convert_hl7_datetime(v.text, target, env.zone, ctx.convert, err)) {
+          location_of(v, ctx, ctx.location);
+          ctx.warn("DATE_INVALID", ctx.location, std::string(kFns[fn].name) + ": " + err + "; element omitted");
+          return false;
+        }
+        v.text = ctx.arena.copy(ctx.convert);
+        return true;
+      });
+    }
+    case kDecimal:
+    case kInteger:
+    case kPositiveInt:
+      return transform([&](Value& v) {
+        bool ok = normalise_decimal(v.text, ctx.convert);
+        if (ok && fn != kDecimal) ok = ctx.convert.find('.') == std::string::npos;
+        if (ok && fn == kPositiveInt) ok = ctx.convert != "0" && ctx.convert[0] != '-';
+        if (!ok) {
+          location_of(v, ctx, ctx.location);
+          ctx.warn("NUMBER_INVALID", ctx.location, std::string("not a valid ") + kFns[fn].name + "; element omitted");
+          return false;
+        }
+        v.text = ctx.convert == v.text ? v.text : ctx.arena.copy(ctx.convert);
+        return true;
+      });
+    case kUpper:
+    case kLower:
+      return transform([&](Value& v) {
+        char* p = ctx.arena.alloc(v.text.size());
+        for (std::size_t i = 0; i < v.text.size(); ++i)
+          p[i] = static_cast<char>(fn == kUpper ? std::toupper(static_cast<unsigned char>(v.text[i]))
+                                                : std::tolower(static_cast<unsigned char>(v.text[i])));
+        v.text = std::string_view(p, v.text.size());
+        return true;
+      });
+    case kTrim:
+      return transform([&](Value& v) {
+        while (!v.text.empty() && std::isspace(static_cast<unsigned char>(v.text.front()))) v.text.remove_prefix(1);
+        while (!v.text.empty() && std::isspace(static_cast<unsigned char>(v.text.back()))) v.text.remove_suffix(1);
+        return !v.text.empty();
+      });
+    case kNhsNumber:
+      return transform([&](Value& v) {
+        std::string d = normalise_nhs_number(v.text);
+        if (d.empty()) {
+          location_of(v, ctx, ctx.location);
+          ctx.warn("NHS_NUMBER_INVALID", ctx.location,
+                   "identifier fails the NHS number Modulus 11 check; not emitted as an NHS number");
+          return false;
+        }
+        v.text = ctx.arena.copy(d);
+        return true;
+      });
+    case kFirst:
+    case kLast: {
+      Value pick;
+      bool any = false;
+      for (std::size_t i = 0; i < n; ++i)
+        if (!st[base + i].text.empty()) {
+          if (!any || fn == kLast) pick = st[base + i];
+          any = true;
+        }
+      st.resize(base);
+      if (!any) return 0;
+      st.push_back(pick);
+      return 1;
+    }
+    case kCount: {
+      std::size_t c = 0;
+      for (std::size_t i = 0; i < n; ++i) c += st[base + i].text.empty() ? 0 : 1;
+      st.resize(base);
+      push_text(ctx.arena.copy(std::to_string(c)));
+      return 1;
+    }
+    case kExists:
+      return finish_bool(truthy(st, base, n));
+    case kEmpty:
+      return finish_bool(!truthy(st, base, n));
+    case kJoin:
+    case kLines: {
+      // All args but the last are values; the last is the separator.
+      std::size_t total = n;
+      std::size_t nargs = args.size();
+      std::string_view sep = "\n";
+      if (fn == kJoin) {
+        for (std::size_t i = 1; i + 1 < nargs; ++i) total += args[i]->eval(scope, ctx, env);
+        sep = arg_text(nargs - 1);
+        if (nargs == 2 && args[1]->kind == Expr::Kind::kLiteral) sep = args[1]->literal;
+      }
+      std::string& s = ctx.convert;
+      s.clear();
+      bool any = false;
+      for (std::size_t i = 0; i < total; ++i) {
+        const Value& v = st[base + i];
+        if (v.text.empty() && fn == kJoin) continue;
+        if (any) s.append(sep);
+        s.append(v.text);
+        any = true;
+      }
+      Value first = total ? st[base] : Value{};
+      st.resize(base);
+      if (!any) return 0;
+      while (fn == kLines && !s.empty() && s.back() == '\n') s.pop_back();
+      if (s.empty()) return 0;
+      first.text = ctx.arena.copy(s);
+      st.push_back(first);
+      return 1;
+    }
+    case kSplit: {
+      std::string_view sep = arg_text(1);
+      if (sep.empty()) return n;
+      std::size_t end = base + n;
+      std::size_t w = st.size();
+      for (std::size_t r = base; r < end; ++r) {
+        std::string_view t = st[r].text;
+        std::size_t p = 0;
+        while (p <= t.size()) {
+          std::size_t q = t.find(sep, p);
+          if (q == std::string_view::npos) q = t.size();
+          Value v = st[r];
+          v.text = t.substr(p, q - p);
+          if (!v.text.empty()) st.push_back(v);
+          p = q + sep.size();
+        }
+      }
+      std::size_t produced = st.size() - w;
+      std::move(st.begin() + static_cast<long>(w), st.end(), st.begin() + static_cast<long>(base));
+      st.resize(base + produced);
+      return produced;
+    }
+    case kSubstring: {
+      std::string_view a = arg_text(1);
+      std::string_view b = args.size() > 2 ? arg_text(2) : std::string_view{};
+      std::size_t start = 0, len = std::string_view::npos;
+      for (char c : a) start = start * 10 + static_cast<std::size_t>(c - '0');
+      if (!b.empty()) {
+        len = 0;
+        for (char c : b) len = len * 10 + static_cast<std::size_t>(c - '0');
+      }
+      return transform([&](Value& v) {
+        if (start >= v.text.size()) return false;
+        v.text = v.text.substr(start, len);
+        return !v.text.empty();
+      });
+    }
+    case kReplace: {
+      std::string from(arg_text(1)), to(arg_text(2));
+      if (from.empty()) return n;
+      return transform([&](Value& v) {
+        std::string s(v.text);
+        for (std::size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size()))
+          s.replace(p, from.size(), to);
+        v.text = ctx.arena.copy(s);
+        return !v.text.empty();
+      });
+    }
+    case kStartsWith:
+    case kContains: {
+      std::string_view a = first_text(st, base, n);
+      std::string_view b = arg_text(1);
+      bool r = !a.empty() && (fn == kStartsWith ? a.substr(0, b.size()) == b : a.find(b) != std::string_view::npos);
+      return finish_bool(r);
+    }
+    case kMap:
+    case kDisplay:
+    case kSystem: {
+      const CodeTable& t = *table;
+      return transform([&](Value& v) {
+        const CodeEntry* e = t.find(v.text);
+        if (!e) {
+          switch (t.unmapped) {
+            case UnmappedPolicy::kKeepOriginal:
+              if (fn == kMap) return true;
+              if (fn == kSystem) {
+                v.text = t.source_system;
+                return !v.text.empty();
+              }
+              return false;
+            case UnmappedPolicy::kDefault:
+              e = &t.default_entry;
+              break;
+            case UnmappedPolicy::kDrop:
+              location_of(v, ctx, ctx.location);
+              ctx.warn("CODE_UNMAPPED", ctx.location, "code not in table " + t.name + "; dropped");
+              return false;
+            case UnmappedPolicy::kError:
+              location_of(v, ctx, ctx.location);
+              ctx.fail("CODE_UNMAPPED", ctx.location, "code not in table " + t.name + " (unmapped: error)");
+              return false;
+          }
+        }
+        v.text = fn == kMap ? std::string_view(e->code)
+                 : fn == kDisplay ? std::string_view(e->display)
+                                  : std::string_view(e->system.empty() ? t.target_system : e->system);
+        return !v.text.empty();
+      });
+    }
+    default:
+      st.resize(base);
+      return 0;
+  }
+}
+
+}  // namespace dxnorm::map

@@ -1,0 +1,84 @@
+// The expression language of mappings (strings starting with `=` in a
+// template; conditions, keys and `$each` paths without it).
+//
+//   OBX-5.1                      a path (see hl7v2_path.h)
+//   'text'  "text"  42           literals
+//   ORC-3.1 ?? OBR-3.1           fallback: the first side that has a value
+//   'urn:oid:' + OBR-3.3         concatenation (empty if any part is empty)
+//   OBX-2 = 'NM'   OBX-2 != 'NM' comparison (as text)
+//   OBX-2 in ['ST', 'TX', 'FT']  membership
+//   a and b   a or b   not a     logic (a value is true when present)
+//   PID-7 | date                 a function applied to the value(s)
+//   OBX-8 | map('v2-0078-interpretation')
+//   join(' ', PID-5.2, PID-5.3)  a function call
+//
+// Compiled once at load time into a tree; evaluation pushes Values onto
+// EvalContext::stack and allocates nothing in steady state.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pipeline/map/eval_types.h"
+#include "pipeline/map/hl7v2_path.h"
+
+namespace date {
+class time_zone;
+}
+
+namespace dxnorm::map {
+
+class CodeTables;
+struct CodeTable;
+
+// What compile() needs to resolve names; lives as long as the plan.
+struct CompileEnv {
+  const CodeTables* tables = nullptr;
+  const hl7v2::GroupDef* structure = nullptr;  // for path checks; may be null
+  std::vector<std::string>* warnings = nullptr;  // non-fatal findings
+  std::vector<const CodeTable*>* tables_used = nullptr;
+};
+
+// What eval() needs at run time.
+struct RuntimeEnv {
+  const date::time_zone* zone = nullptr;
+};
+
+struct Expr {
+  enum class Kind {
+    kLiteral, kPath, kFallback, kConcat, kEq, kNe, kIn, kAnd, kOr, kNot, kCall, kList,
+  };
+  Kind kind = Kind::kLiteral;
+  std::string literal;
+  Hl7Path path;
+  int fn = -1;                 // function id for kCall
+  const CodeTable* table = nullptr;
+  std::vector<std::unique_ptr<Expr>> args;
+  std::string text;            // source text of this (sub)expression
+
+  // Pushes results on ctx.stack; returns how many were pushed.
+  std::size_t eval(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) const;
+  // First non-empty value as text, or empty (clears what it pushed).
+  std::string_view eval_text(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env,
+                             Value* first = nullptr) const;
+  bool eval_bool(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) const;
+  // True when the expression reads several values (a path with (*), join...).
+  bool multi = false;
+};
+
+using ExprPtr = std::unique_ptr<Expr>;
+
+// Compile `text`; on failure returns nullptr and sets `error` with the
+// column (0-based, within text) where it went wrong.
+ExprPtr compile_expression(std::string_view text, const CompileEnv& env, std::string& error, int& error_column);
+
+// FHIR decimal lexical form of a number as written ("+1.50" -> "1.50",
+// ".5" -> "0.5", "007" -> "7"); false when it is not a number.
+bool normalise_decimal(std::string_view in, std::string& out);
+
+// Names of the functions, for lint messages and the README.
+const std::vector<std::string>& function_names();
+
+}  // namespace dxnorm::map

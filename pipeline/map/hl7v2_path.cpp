@@ -1,0 +1,498 @@
+#include "pipeline/map/hl7v2_path.h"
+
+#include <charconv>
+#include <functional>
+
+#include "pipeline/parse/hl7v2/hl7v2_message.h"
+#include "pipeline/parse/hl7v2/hl7v2_value.h"
+#include "pipeline/parse/hl7v2/message_structure.h"
+
+namespace dxnorm::map {
+
+using hl7v2::Group;
+using hl7v2::GroupNode;
+using hl7v2::Message;
+
+bool is_segment_name(std::string_view n) noexcept {
+  if (n.size() != 3) return false;
+  if (n[0] < 'A' || n[0] > 'Z') return false;
+  for (int i = 1; i < 3; ++i)
+    if (!((n[i] >= 'A' && n[i] <= 'Z') || (n[i] >= '0' && n[i] <= '9'))) return false;
+  return true;
+}
+
+namespace {
+
+bool is_group_name(std::string_view n) noexcept {
+  if (n.empty() || is_segment_name(n)) return false;
+  for (char c : n)
+    if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  return n[0] >= 'A' && n[0] <= 'Z';
+}
+
+struct Lexer {
+  std::string_view s;
+  std::size_t i = 0;
+  bool eof() const { return i >= s.size(); }
+  char peek() const { return eof() ? '\0' : s[i]; }
+  bool number(int& out) {
+    std::size_t start = i;
+    while (!eof() && s[i] >= '0' && s[i] <= '9') ++i;
+    if (start == i || i - start > 4) return false;
+    std::from_chars(s.data() + start, s.data() + i, out);
+    return out > 0;
+  }
+  // "(n)" or "(*)"; returns false on malformed.
+  bool index(int& n, bool& all) {
+    if (peek() != '(') return true;
+    ++i;
+    if (peek() == '*') {
+      all = true;
+      ++i;
+    } else if (!number(n)) {
+      return false;
+    }
+    if (peek() != ')') return false;
+    ++i;
+    return true;
+  }
+};
+
+}  // namespace
+
+bool parse_hl7_path(std::string_view text, Hl7Path& out, std::string& error) {
+  out = Hl7Path{};
+  out.text = std::string(text);
+  Lexer lx{text};
+  if (text.empty()) {
+    error = "empty path";
+    return false;
+  }
+  if (text[0] == '.') {
+    out.relative = true;
+    if (text.size() == 1) return true;
+    while (!lx.eof()) {
+      if (lx.peek() != '.') {
+        error = "expected '.' followed by a component number in relative path";
+        return false;
+      }
+      ++lx.i;
+      int n = 0;
+      if (!lx.number(n)) {
+        error = "expected a component number (1-9999) after '.'";
+        return false;
+      }
+      out.rel.push_back(n);
+    }
+    if (out.rel.size() > 2) {
+      error = "a relative path has at most two levels (.component.subcomponent)";
+      return false;
+    }
+    return true;
+  }
+  // Dotted names: groups..., then maybe a segment.
+  while (true) {
+    std::size_t start = lx.i;
+    while (!lx.eof() && (std::isupper(static_cast<unsigned char>(lx.peek())) ||
+                         std::isdigit(static_cast<unsigned char>(lx.peek())) || lx.peek() == '_'))
+      ++lx.i;
+    std::string_view name = text.substr(start, lx.i - start);
+    if (name.empty()) {
+      error = "expected a segment (PID) or group (ORDER_OBSERVATION) name";
+      return false;
+    }
+    if (is_segment_name(name)) {
+      out.segment = std::string(name);
+      break;
+    }
+    if (!is_group_name(name)) {
+      error = "'" + std::string(name) + "' is neither a segment id nor a group name";
+      return false;
+    }
+    out.groups.emplace_back(name);
+    if (lx.eof()) return true;
+    if (lx.peek() != '.') {
+      error = "expected '.' after group name " + std::string(name);
+      return false;
+    }
+    ++lx.i;
+  }
+  if (!lx.index(out.seg_occurrence, out.seg_all)) {
+    error = "malformed segment occurrence: write SEG(2) or SEG(*)";
+    return false;
+  }
+  if (lx.eof()) return true;
+  if (lx.peek() != '-') {
+    error = "expected '-' and a field number after segment " + out.segment;
+    return false;
+  }
+  ++lx.i;
+  if (!lx.number(out.field)) {
+    error = "expected a field number (1-9999) after '-'";
+    return false;
+  }
+  if (!lx.index(out.rep, out.rep_all)) {
+    error = "malformed repetition: write FIELD(2) or FIELD(*)";
+    return false;
+  }
+  if (lx.peek() == '.') {
+    ++lx.i;
+    if (!lx.number(out.comp)) {
+      error = "expected a component number after '.'";
+      return false;
+    }
+    if (lx.peek() == '.') {
+      ++lx.i;
+      if (!lx.number(out.sub)) {
+        error = "expected a subcomponent number after '.'";
+        return false;
+      }
+    }
+  }
+  if (!lx.eof()) {
+    error = "unexpected '" + std::string(text.substr(lx.i)) + "' at end of path";
+    return false;
+  }
+  if (out.segment == "MSH" && out.field <= 2 && (out.comp || out.rep)) {
+    error = "MSH-1 and MSH-2 are the delimiters and have no components";
+    return false;
+  }
+  return true;
+}
+
+static bool def_has(const hl7v2::GroupDef& g, std::string_view seg, std::string_view group, int depth) {
+  if (depth > 32) return false;
+  for (const auto& item : g.items) {
+    if (!seg.empty() && item.segment == seg) return true;
+    if (item.group) {
+      if (!group.empty() && item.group->name == group) return true;
+      if (def_has(*item.group, seg, group, depth + 1)) return true;
+    }
+  }
+  return false;
+}
+
+bool structure_has_segment(const hl7v2::GroupDef& root, std::string_view segment) {
+  return def_has(root, segment, {}, 0);
+}
+bool structure_has_group(const hl7v2::GroupDef& root, std::string_view group) {
+  return root.name == group || def_has(root, {}, group, 0);
+}
+
+namespace {
+
+const Message& msg(const EvalContext& ctx) { return *ctx.message; }
+
+std::string_view seg_name(const EvalContext& ctx, std::int32_t s) {
+  return msg(ctx).segments()[static_cast<std::size_t>(s)].name;
+}
+
+// Depth-first search of a group's subtree for segments with `name`.
+// Calls `fn(index)` for each match in message order; stops when fn returns false.
+template <class Fn>
+bool for_each_segment_in(const EvalContext& ctx, const Group& g, std::string_view name, Fn&& fn) {
+  for (const GroupNode& n : g.children) {
+    if (n.group) {
+      if (!for_each_segment_in(ctx, *n.group, name, fn)) return false;
+    } else if (n.segment >= 0 && seg_name(ctx, n.segment) == name) {
+      if (!fn(n.segment)) return false;
+    }
+  }
+  return true;
+}
+
+// Direct children of `g` named `name` (groups or segments).
+template <class Fn>
+void for_each_child(const EvalContext& ctx, const Group& g, std::string_view name, Fn&& fn) {
+  for (const GroupNode& n : g.children) {
+    if (n.group) {
+      if (n.group->name == name) fn(Cursor{n.group, -1});
+    } else if (n.segment >= 0 && seg_name(ctx, n.segment) == name) {
+      fn(Cursor{&g, n.segment});
+    }
+  }
+}
+
+// Groups matching a dotted group list below `from` (direct children at each level).
+void match_groups(const EvalContext& ctx, const Group& from, const std::vector<std::string>& names,
+                  std::size_t level, std::vector<const Group*>& out) {
+  if (level == names.size()) {
+    out.push_back(&from);
+    return;
+  }
+  for (const GroupNode& n : from.children)
+    if (n.group && n.group->name == names[level]) match_groups(ctx, *n.group, names, level + 1, out);
+}
+
+const Group* scope_group(const Scope& scope, const EvalContext& ctx) {
+  return scope.cursor.group ? scope.cursor.group : &msg(ctx).root();
+}
+
+// Segments a read-path denotes, in message order.
+void resolve_segments(const Hl7Path& p, const Scope& scope, EvalContext& ctx, bool all,
+                      std::vector<std::int32_t>& out) {
+  const Group* g = scope_group(scope, ctx);
+  if (p.groups.empty() && !p.seg_all && p.seg_occurrence == 0 && scope.cursor.segment >= 0 &&
+      seg_name(ctx, scope.cursor.segment) == p.segment) {
+    out.push_back(scope.cursor.segment);
+    return;
+  }
+  bool want_all = all || p.seg_all || p.seg_occurrence > 0;
+  for (const Group* a = g; a; a = a->parent) {
+    std::vector<const Group*> roots;
+    if (p.groups.empty()) {
+      roots.push_back(a);
+    } else {
+      match_groups(ctx, *a, p.groups, 0, roots);
+    }
+    for (const Group* r : roots) {
+      for_each_segment_in(ctx, *r, p.segment, [&](std::int32_t s) {
+        out.push_back(s);
+        return want_all;
+      });
+      if (!out.empty() && !want_all) break;
+    }
+    if (!out.empty()) break;
+  }
+  if (p.seg_occurrence > 0) {
+    if (static_cast<std::size_t>(p.seg_occurrence) <= out.size()) {
+      std::int32_t s = out[static_cast<std::size_t>(p.seg_occurrence) - 1];
+      out.clear();
+      out.push_back(s);
+    } else {
+      out.clear();
+    }
+  }
+}
+
+// The text of a value at a cursor: first leaf, unescaped.
+void push_value(EvalContext& ctx, const Cursor& c, std::string_view raw) {
+  const auto& d = msg(ctx).delimiters();
+  Value v;
+  v.cursor = c;
+  v.has_cursor = true;
+  if (hl7v2::is_explicit_null(raw)) {
+    v.explicit_null = true;
+    ctx.stack.push_back(v);
+    return;
+  }
+  // First leaf: descend to component 1 / subcomponent 1 where not chosen.
+  std::string_view leaf = raw;
+  bool is_msh_delims = c.field <= 2 && c.segment >= 0 && seg_name(ctx, c.segment) == "MSH";
+  if (!is_msh_delims) {
+    if (c.rep == 0 && c.field != 0) leaf = hl7v2::repetition(leaf, d, 1);
+    if (c.comp == 0 && c.field != 0) leaf = hl7v2::component(leaf, d, 1);
+    if (c.sub == 0 && c.field != 0) leaf = hl7v2::subcomponent(leaf, d, 1);
+    if (hl7v2::is_explicit_null(leaf)) {
+      v.explicit_null = true;
+      ctx.stack.push_back(v);
+      return;
+    }
+    std::string_view u = hl7v2::unescape(leaf, d, ctx.scratch);
+    v.text = (u.data() == leaf.data()) ? u : ctx.arena.copy(u);
+  } else {
+    v.text = leaf;
+  }
+  // Trailing spaces are padding in fixed-width feeds; keep leading ones.
+  while (!v.text.empty() && v.text.back() == ' ') v.text.remove_suffix(1);
+  ctx.stack.push_back(v);
+}
+
+std::string_view raw_at(const EvalContext& ctx, const Cursor& c) {
+  const Message& m = msg(ctx);
+  if (c.segment < 0) return {};
+  const auto& seg = m.segments()[static_cast<std::size_t>(c.segment)];
+  if (c.field == 0) return seg.raw;
+  std::string_view raw = m.field(seg, c.field);
+  const auto& d = m.delimiters();
+  if (c.field <= 2 && seg.name == "MSH") return raw;
+  if (c.rep) raw = hl7v2::repetition(raw, d, c.rep);
+  if (c.comp) raw = hl7v2::component(c.rep ? raw : hl7v2::repetition(raw, d, 1), d, c.comp);
+  if (c.sub) raw = hl7v2::subcomponent(raw, d, c.sub);
+  return raw;
+}
+
+// Push the field-level values of one segment for path p.
+std::size_t push_field_values(const Hl7Path& p, std::int32_t s, EvalContext& ctx, bool all_reps) {
+  const Message& m = msg(ctx);
+  const auto& seg = m.segments()[static_cast<std::size_t>(s)];
+  ctx.reads.mark(s, 0);
+  if (p.field == 0) {
+    Value v;
+    v.text = seg.raw;
+    v.cursor = Cursor{nullptr, s};
+    v.has_cursor = true;
+    ctx.stack.push_back(v);
+    return 1;
+  }
+  ctx.reads.mark(s, static_cast<unsigned>(p.field));
+  std::string_view raw = m.field(seg, p.field);
+  if (raw.empty()) return 0;
+  const auto& d = m.delimiters();
+  Cursor c{nullptr, s, static_cast<std::uint16_t>(p.field)};
+  if (p.field <= 2 && seg.name == "MSH") {
+    push_value(ctx, c, raw);
+    return 1;
+  }
+  auto push_rep = [&](std::uint16_t rep, std::string_view rep_raw) -> std::size_t {
+    Cursor rc = c;
+    rc.rep = rep;
+    std::string_view r = rep_raw;
+    if (p.comp) {
+      rc.comp = static_cast<std::uint16_t>(p.comp);
+      r = hl7v2::component(r, d, static_cast<std::size_t>(p.comp));
+      if (p.sub) {
+        rc.sub = static_cast<std::uint16_t>(p.sub);
+        r = hl7v2::subcomponent(r, d, static_cast<std::size_t>(p.sub));
+      }
+    }
+    if (r.empty()) return 0;
+    push_value(ctx, rc, r);
+    return 1;
+  };
+  if (p.rep > 0) {
+    return push_rep(static_cast<std::uint16_t>(p.rep), hl7v2::repetition(raw, d, static_cast<std::size_t>(p.rep)));
+  }
+  if (!(all_reps || p.rep_all)) return push_rep(1, hl7v2::repetition(raw, d, 1));
+  std::size_t n = 0;
+  std::uint16_t rep = 1;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i <= raw.size(); ++i) {
+    if (i == raw.size() || raw[i] == d.repetition) {
+      n += push_rep(rep, raw.substr(start, i - start));
+      ++rep;
+      start = i + 1;
+      if (rep == 0xffff) break;
+    }
+  }
+  return n;
+}
+
+}  // namespace
+
+std::size_t eval_hl7_path(const Hl7Path& p, const Scope& scope, EvalContext& ctx, bool all) {
+  if (p.relative) {
+    const Cursor& base = scope.cursor;
+    if (base.segment < 0) return 0;
+    Cursor c = base;
+    ctx.reads.mark(c.segment, c.field);
+    if (p.rel.empty()) {
+      push_value(ctx, c, raw_at(ctx, c));
+      return 1;
+    }
+    // Descend: from a repetition, .N is a component; from a component, a subcomponent.
+    for (int part : p.rel) {
+      if (c.field == 0) return 0;
+      if (c.rep == 0) c.rep = 1;
+      if (c.comp == 0) {
+        c.comp = static_cast<std::uint16_t>(part);
+      } else if (c.sub == 0) {
+        c.sub = static_cast<std::uint16_t>(part);
+      } else {
+        return 0;  // below subcomponent: nothing
+      }
+    }
+    std::string_view raw = raw_at(ctx, c);
+    if (raw.empty()) return 0;
+    push_value(ctx, c, raw);
+    return 1;
+  }
+  if (p.groups_only()) return 0;  // groups have no value
+  thread_local std::vector<std::int32_t> segs;
+  segs.clear();
+  resolve_segments(p, scope, ctx, all, segs);
+  std::size_t n = 0;
+  for (std::int32_t s : segs) {
+    n += push_field_values(p, s, ctx, all);
+    if (n && !all) break;
+  }
+  return n;
+}
+
+void iterate_hl7_path(const Hl7Path& p, const Scope& scope, EvalContext& ctx, std::vector<Cursor>& out) {
+  const Group* g = scope_group(scope, ctx);
+  if (p.relative) {
+    // Iterate repetitions (or the value itself) of the current field.
+    std::size_t base = ctx.stack.size();
+    std::size_t n = eval_hl7_path(p, scope, ctx, true);
+    for (std::size_t i = 0; i < n; ++i) {
+      Cursor c = ctx.stack[base + i].cursor;
+      c.group = g;
+      out.push_back(c);
+    }
+    ctx.stack.resize(base);
+    return;
+  }
+  // Group levels first: direct children at each level.
+  std::vector<const Group*> groups;
+  if (p.groups.empty()) {
+    groups.push_back(g);
+  } else {
+    // From the scope group; if the first name is not a child here, try outward
+    // (so that `for: ORDER_OBSERVATION` works from inside a PATIENT_RESULT).
+    for (const Group* a = g; a && groups.empty(); a = a->parent) match_groups(ctx, *a, p.groups, 0, groups);
+  }
+  if (p.segment.empty()) {
+    for (const Group* x : groups) out.push_back(Cursor{x, -1});
+    return;
+  }
+  for (const Group* x : groups) {
+    std::size_t before = out.size();
+    std::uint32_t occ = 0;
+    for_each_child(ctx, *x, p.segment, [&](Cursor c) {
+      ++occ;
+      if (p.seg_occurrence && occ != static_cast<std::uint32_t>(p.seg_occurrence)) return;
+      ctx.reads.mark(c.segment, 0);
+      if (p.field == 0) {
+        out.push_back(c);
+        return;
+      }
+      std::size_t base = ctx.stack.size();
+      Scope s{c};
+      std::size_t n = push_field_values(p, c.segment, ctx, true);
+      for (std::size_t i = 0; i < n; ++i) {
+        Cursor fc = ctx.stack[base + i].cursor;
+        fc.group = x;
+        out.push_back(fc);
+      }
+      ctx.stack.resize(base);
+      (void)s;
+    });
+    (void)before;
+  }
+}
+
+void describe_cursor(const Cursor& c, const hl7v2::Message& m, std::string& out) {
+  if (c.segment < 0) {
+    out += c.group ? std::string(c.group->name) : std::string("message");
+    if (c.group && c.group->index) {
+      out += '(';
+      out += std::to_string(c.group->index);
+      out += ')';
+    }
+    return;
+  }
+  const auto& seg = m.segments()[static_cast<std::size_t>(c.segment)];
+  out += seg.name;
+  out += '(';
+  out += std::to_string(seg.occurrence);
+  out += ')';
+  if (!c.field) return;
+  out += '-';
+  out += std::to_string(c.field);
+  if (c.rep > 1) {
+    out += '(';
+    out += std::to_string(c.rep);
+    out += ')';
+  }
+  if (c.comp) {
+    out += '.';
+    out += std::to_string(c.comp);
+  }
+  if (c.sub) {
+    out += '.';
+    out += std::to_string(c.sub);
+  }
+}
+
+}  // namespace dxnorm::map

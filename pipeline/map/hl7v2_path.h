@@ -1,0 +1,71 @@
+// Paths into an HL7 v2 message, as mapping authors write them:
+//   PID-3            field 3 of the nearest PID (first repetition when read)
+//   PID-3(2).4.1     repetition 2, component 4, subcomponent 1
+//   PID-3(*)         every repetition
+//   OBX(2)-5         second OBX of the scope
+//   SPECIMEN.SPM-2   a segment inside a named child group
+//   PATIENT_RESULT.ORDER_OBSERVATION   groups (for `for` / `$each`)
+//   .1  .4.1  .      relative to the current value ($each over a field)
+//
+// Resolution rules (the contract mapping authors rely on, see mappings/README.md):
+// - Reading a value: a segment name means the scope's current segment when it
+//   has that name, else the first such segment in the scope group's subtree,
+//   else in its parent's subtree, and so on outward to the message root.
+// - Iterating (`$each`, `for`): names are direct children of the scope group
+//   (dotted for deeper levels); a field path iterates its repetitions.
+// - A value that has components reads as its first component (then first
+//   subcomponent), unescaped, like HAPI's Terser.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pipeline/map/eval_types.h"
+
+namespace dxnorm::hl7v2 {
+struct GroupDef;
+}
+
+namespace dxnorm::map {
+
+struct Hl7Path {
+  std::string text;                 // as written, for messages and traces
+  std::vector<std::string> groups;  // qualifying group names
+  std::string segment;              // empty: relative or groups-only
+  int seg_occurrence = 0;           // 0 = unspecified
+  bool seg_all = false;
+  int field = 0;
+  int rep = 0;                      // 0 = unspecified (first when read, all when iterated)
+  bool rep_all = false;
+  int comp = 0;
+  int sub = 0;
+  bool relative = false;            // starts with '.'
+  std::vector<int> rel;             // relative components (".4.1" -> {4,1}); empty = "."
+
+  bool groups_only() const noexcept { return !relative && segment.empty(); }
+};
+
+// Parse a path; on failure returns false and sets `error` (no exceptions).
+bool parse_hl7_path(std::string_view text, Hl7Path& out, std::string& error);
+
+// True when `name` looks like a segment id (3 chars, [A-Z][A-Z0-9]{2}).
+bool is_segment_name(std::string_view name) noexcept;
+
+// Load-time check against a message structure: every group in the path
+// exists below `root` and the segment appears somewhere in the structure
+// (Z-segments are accepted with a warning by the caller).
+bool structure_has_segment(const hl7v2::GroupDef& root, std::string_view segment);
+bool structure_has_group(const hl7v2::GroupDef& root, std::string_view group);
+
+// Read: push the value(s) the path denotes onto ctx.stack. Returns how many.
+std::size_t eval_hl7_path(const Hl7Path& path, const Scope& scope, EvalContext& ctx, bool all);
+
+// Iterate: the scopes a `$each` / `for` over this path visits.
+void iterate_hl7_path(const Hl7Path& path, const Scope& scope, EvalContext& ctx,
+                      std::vector<Cursor>& out);
+
+// "OBX(3)-5(1).1" for a cursor, for traces and error locations.
+void describe_cursor(const Cursor& c, const hl7v2::Message& m, std::string& out);
+
+}  // namespace dxnorm::map

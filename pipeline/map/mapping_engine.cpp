@@ -1,0 +1,521 @@
+#include "pipeline/map/mapping_engine.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+
+#include "pipeline/core/fhir_json.h"
+#include "pipeline/map/code_tables.h"
+#include "pipeline/map/resource_id.h"
+#include "pipeline/parse/hl7v2/hl7v2_message.h"
+
+namespace dxnorm::map {
+
+namespace {
+constexpr std::size_t kOutputBuffer = 1u << 20;
+constexpr std::size_t kScopeBlock = 256;
+
+bool within(const hl7v2::Group* g, const hl7v2::Group* ancestor) {
+  for (; g; g = g->parent)
+    if (g == ancestor) return true;
+  return false;
+}
+}  // namespace
+
+Output::Output()
+    : buffer_(new char[kOutputBuffer]), pool_(buffer_.get(), kOutputBuffer), bundle(&pool_) {}
+
+void Output::clear() {
+  bundle.SetNull();
+  pool_.Clear();
+  resources.clear();
+  issues.clear();
+}
+
+MappingEngine::MappingEngine() = default;
+
+rapidjson::Value MappingEngine::str(std::string_view s) {
+  return rapidjson::Value(s.data(), static_cast<rapidjson::SizeType>(s.size()), doc_->GetAllocator());
+}
+
+const Scope* MappingEngine::new_scope(const Cursor& c, const Scope* parent, std::uint32_t index) {
+  std::size_t block = scope_used_ / kScopeBlock, slot = scope_used_ % kScopeBlock;
+  if (block == scope_blocks_.size()) scope_blocks_.push_back(std::make_unique<Scope[]>(kScopeBlock));
+  ++scope_used_;
+  Scope& s = scope_blocks_[block][slot];
+  s.cursor = c;
+  if (!s.cursor.group && parent) s.cursor.group = parent->cursor.group;
+  s.parent = parent;
+  s.index = index;
+  return &s;
+}
+
+Status MappingEngine::convert(const CompiledMapping& mapping, const hl7v2::Message& message, Output& out,
+                              const ConvertOptions& options) {
+  out.clear();
+  mapping_ = &mapping;
+  doc_ = &out.bundle;
+  ctx_.message = &message;
+  ctx_.arena.reset();
+  ctx_.stack.clear();
+  ctx_.issues = &out.issues;
+  ctx_.failed = false;
+  ctx_.reads.reset(message.segments().size());
+  env_.zone = mapping.zone;
+  scope_used_ = 0;
+  instances_.clear();
+  by_def_.resize(mapping.resources.size());
+  for (auto& v : by_def_) v.clear();
+
+  const Scope* root = new_scope(Cursor{&message.root(), -1}, nullptr, 1);
+  auto& alloc = out.bundle.GetAllocator();
+
+  // Phase 1: instances and their ids, so that references can point anywhere.
+  std::vector<std::string_view> keys;
+  for (std::size_t d = 0; d < mapping.resources.size(); ++d) {
+    const ResourceDef& def = mapping.resources[d];
+    if (!def.body) continue;
+    cursors_.clear();
+    if (def.for_each) iterate_hl7_path(*def.for_each, *root, ctx_, cursors_);
+    else cursors_.push_back(Cursor{&message.root(), -1});
+    std::vector<Cursor> mine(cursors_);
+    std::uint32_t ordinal = 0;
+    for (const Cursor& c : mine) {
+      const Scope* s = new_scope(c, root, ++ordinal);
+      if (def.when && !def.when->eval_bool(*s, ctx_, env_)) continue;
+      keys.clear();
+      bool any = false;
+      for (const auto& k : def.id_keys) {
+        std::string_view t = k->eval_text(*s, ctx_, env_);
+        any = any || !t.empty();
+        keys.push_back(t);
+      }
+      std::string ord = std::to_string(ordinal);
+      if (!any) {
+        // No business key: fall back to the message identity, still deterministic.
+        keys = {message.control_id(), def.name, ctx_.arena.copy(ord)};
+        std::string loc;
+        describe_cursor(c, message, loc);
+        ctx_.warn("ID_KEYS_EMPTY", loc, "resource '" + def.name + "': every id key is empty; id derived from the message control id");
+      }
+      Instance inst;
+      inst.def = static_cast<int>(d);
+      inst.scope = s;
+      inst.id = resource_id(def.type, keys);
+      for (const Instance& other : instances_) {
+        if (other.id != inst.id) continue;
+        if (def.merge_duplicates && other.def == inst.def) {
+          inst.skipped = true;
+        } else {
+          keys.push_back(ctx_.arena.copy(ord));
+          inst.id = resource_id(def.type, keys);
+          std::string loc;
+          describe_cursor(c, message, loc);
+          ctx_.warn("ID_COLLISION", loc,
+                    "resource '" + def.name + "': id keys repeat an earlier resource; instance number added to the key");
+        }
+        break;
+      }
+      inst.full_url = "urn:uuid:" + inst.id;
+      by_def_[d].push_back(instances_.size());
+      instances_.push_back(std::move(inst));
+    }
+  }
+
+  // Phase 2: build the resources.
+  out.bundle.SetObject();
+  out.bundle.AddMember("resourceType", "Bundle", alloc);
+  if (!message.control_id().empty()) {
+    std::string_view bkeys[] = {mapping.name, message.control_id(),
+                                message.segments().empty() ? std::string_view{} : message.field(message.segments()[0], 4)};
+    std::string bid = resource_id("Bundle", bkeys);
+    out.bundle.AddMember("id", str(bid), alloc);
+  }
+  out.bundle.AddMember("type", "transaction", alloc);
+  rapidjson::Value entries(rapidjson::kArrayType);
+  for (const Instance& inst : instances_) {
+    if (inst.skipped) continue;
+    const ResourceDef& def = mapping.resources[static_cast<std::size_t>(inst.def)];
+    rapidjson::Value res(rapidjson::kObjectType);
+    res.AddMember("resourceType", str(def.type), alloc);
+    res.AddMember("id", str(inst.id), alloc);
+    if (mapping.meta_source) {
+      std::string_view src = mapping.meta_source->eval_text(*inst.scope, ctx_, env_);
+      if (!src.empty()) {
+        rapidjson::Value meta(rapidjson::kObjectType);
+        meta.AddMember("source", str(src), alloc);
+        res.AddMember("meta", meta, alloc);
+      }
+    }
+    emit_object_members(*def.body, *inst.scope, res);
+    if (ctx_.failed) break;
+    rapidjson::Value entry(rapidjson::kObjectType);
+    entry.AddMember("fullUrl", str(inst.full_url), alloc);
+    entry.AddMember("resource", res, alloc);
+    rapidjson::Value req(rapidjson::kObjectType);
+    req.AddMember("method", "PUT", alloc);
+    std::string url = def.type + "/" + inst.id;
+    req.AddMember("url", str(url), alloc);
+    entry.AddMember("request", req, alloc);
+    entries.PushBack(entry, alloc);
+    out.resources.push_back(ResourceOut{def.type, inst.id, def.name});
+  }
+  out.bundle.AddMember("entry", entries, alloc);
+  if (ctx_.failed) {
+    return make_error(StatusCode::kInvalidInput, Stage::kMap, ctx_.fail_code, ctx_.fail_location, ctx_.fail_message);
+  }
+  if (options.report_unmapped) report_unmapped();
+  return ok_status();
+}
+
+void MappingEngine::report_unmapped() {
+  const hl7v2::Message& m = *ctx_.message;
+  auto segs = m.segments();
+  for (std::size_t s = 0; s < segs.size(); ++s) {
+    const auto& seg = segs[s];
+    std::string loc(seg.name);
+    loc += '(' + std::to_string(seg.occurrence) + ')';
+    if (!ctx_.reads.segment_read(s)) {
+      ctx_.issues->push_back(Issue{Severity::kInfo, "UNMAPPED_SEGMENT", loc, "no mapping rule read this segment"});
+      continue;
+    }
+    for (std::uint32_t f = 1; f <= seg.field_count; ++f) {
+      if (seg.name == "MSH" && f <= 2) continue;
+      if (m.field(seg, static_cast<int>(f)).empty()) continue;
+      if (ctx_.reads.field_read(s, f)) continue;
+      ctx_.issues->push_back(Issue{Severity::kInfo, "UNMAPPED_FIELD", loc + "-" + std::to_string(f),
+                                   "no mapping rule read this field"});
+    }
+  }
+}
+
+const TemplateNode* MappingEngine::pick_case(const TemplateNode& sw, const Scope& scope) {
+  std::string_view v = sw.on ? sw.on->eval_text(scope, ctx_, env_) : std::string_view{};
+  if (!v.empty())
+    for (const auto& c : sw.cases)
+      for (const auto& val : c.values)
+        if (val == v) return c.node.get();
+  return sw.default_case.get();
+}
+
+bool MappingEngine::emit_primitive(const TemplateNode& node, std::string_view text, const Value* src,
+                                   rapidjson::Value& out) {
+  auto& alloc = doc_->GetAllocator();
+  auto bad = [&](const char* what) {
+    std::string loc;
+    if (src && src->has_cursor) describe_cursor(src->cursor, *ctx_.message, loc);
+    ctx_.warn("VALUE_INVALID", loc, std::string("not a valid ") + what + " for " + node.fhir_type + "; element omitted");
+    return false;
+  };
+  switch (node.prim) {
+    case PrimKind::kDecimal: {
+      std::string& s = ctx_.convert;
+      if (!normalise_decimal(text, s)) return bad("decimal");
+      std::string tagged;
+      tagged.reserve(s.size() + 1);
+      tagged.push_back(fhir::kRawNumberTag);
+      tagged += s;
+      out.SetString(tagged.data(), static_cast<rapidjson::SizeType>(tagged.size()), alloc);
+      return true;
+    }
+    case PrimKind::kInteger: {
+      std::string& s = ctx_.convert;
+      if (!normalise_decimal(text, s) || s.find('.') != std::string::npos) return bad("integer");
+      long long v = 0;
+      auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+      if (r.ec != std::errc()) return bad("integer");
+      if ((node.fhir_type == "positiveInt" && v < 1) || (node.fhir_type == "unsignedInt" && v < 0))
+        return bad("number");
+      out.SetInt64(v);
+      return true;
+    }
+    case PrimKind::kBoolean: {
+      if (text == "true" || text == "Y" || text == "y" || text == "1" || text == "TRUE") out.SetBool(true);
+      else if (text == "false" || text == "N" || text == "n" || text == "0" || text == "FALSE") out.SetBool(false);
+      else return bad("boolean");
+      return true;
+    }
+    case PrimKind::kCode: {
+      while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
+      while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
+      if (text.empty()) return false;
+      out = str(text);
+      return true;
+    }
+    case PrimKind::kString: {
+      bool blank = true;
+      for (char c : text)
+        if (!std::isspace(static_cast<unsigned char>(c))) blank = false;
+      if (blank) return false;
+      out = str(text);
+      return true;
+    }
+    case PrimKind::kNone:
+      return false;
+  }
+  return false;
+}
+
+bool MappingEngine::emit_value(const TemplateNode& node, const Scope& scope, rapidjson::Value& out) {
+  if (node.cond && !node.cond->eval_bool(scope, ctx_, env_)) return false;
+  return emit_body(node, scope, out);
+}
+
+// A single value, honouring $each: the first item that produces one.
+void MappingEngine::emit_member_value(const TemplateNode& node, const Scope& scope, rapidjson::Value& out,
+                                      bool& produced) {
+  produced = false;
+  if (node.each) {
+    std::vector<Cursor> cs;
+    iterate_hl7_path(*node.each, scope, ctx_, cs);
+    std::uint32_t i = 0;
+    for (const Cursor& c : cs) {
+      const Scope* s = new_scope(c, &scope, ++i);
+      if (emit_value(node, *s, out)) {
+        produced = true;
+        return;
+      }
+    }
+    return;
+  }
+  produced = emit_value(node, scope, out);
+}
+
+bool MappingEngine::emit_body(const TemplateNode& node, const Scope& scope, rapidjson::Value& out) {
+  if (node.alias) {
+    bool produced = false;
+    if (node.kind == TemplateNode::Kind::kObject && !node.merges.empty()) {
+      // not reachable: alias and merges are exclusive
+    }
+    emit_member_value(*node.alias, scope, out, produced);
+    return produced;
+  }
+  switch (node.kind) {
+    case TemplateNode::Kind::kLiteral:
+      if (node.literal_is_bool) {
+        out.SetBool(node.literal == "true");
+        return true;
+      }
+      return emit_primitive(node, node.literal, nullptr, out);
+    case TemplateNode::Kind::kExpr: {
+      Value first;
+      std::string_view t = node.expr ? node.expr->eval_text(scope, ctx_, env_, &first) : std::string_view{};
+      if (t.empty()) return false;
+      return emit_primitive(node, t, &first, out);
+    }
+    case TemplateNode::Kind::kSwitch: {
+      const TemplateNode* c = pick_case(node, scope);
+      if (!c) return false;
+      bool produced = false;
+      emit_member_value(*c, scope, out, produced);
+      return produced;
+    }
+    case TemplateNode::Kind::kList:
+      for (const auto& item : node.items) {
+        bool produced = false;
+        emit_member_value(*item, scope, out, produced);
+        if (produced) return true;
+      }
+      return false;
+    case TemplateNode::Kind::kObject: {
+      out.SetObject();
+      if (node.ref && !emit_reference(*node.ref, scope, out)) return false;
+      if (node.translate && !emit_translate(*node.translate, scope, out)) return false;
+      emit_object_members(node, scope, out);
+      return out.MemberCount() > 0;
+    }
+  }
+  return false;
+}
+
+void MappingEngine::emit_into_array(const TemplateNode& node, const Scope& scope, rapidjson::Value& array) {
+  auto& alloc = doc_->GetAllocator();
+  if (node.kind == TemplateNode::Kind::kList && !node.each) {
+    if (node.cond && !node.cond->eval_bool(scope, ctx_, env_)) return;
+    for (const auto& item : node.items) emit_into_array(*item, scope, array);
+    return;
+  }
+  auto one = [&](const Scope& s) {
+    if (node.cond && !node.cond->eval_bool(s, ctx_, env_)) return;
+    if (node.alias && !node.each && node.alias->kind != TemplateNode::Kind::kObject) {
+      emit_into_array(*node.alias, s, array);
+      return;
+    }
+    if (node.kind == TemplateNode::Kind::kExpr && node.expr && node.expr->multi) {
+      std::size_t base = ctx_.stack.size();
+      std::size_t n = node.expr->eval(s, ctx_, env_);
+      for (std::size_t i = 0; i < n; ++i) {
+        Value v = ctx_.stack[base + i];
+        if (v.text.empty()) continue;
+        rapidjson::Value out;
+        if (emit_primitive(node, v.text, &v, out)) array.PushBack(out, alloc);
+      }
+      ctx_.stack.resize(base);
+      return;
+    }
+    if (node.kind == TemplateNode::Kind::kObject && node.ref && node.ref->all) {
+      emit_reference_all(node, s, array);
+      return;
+    }
+    rapidjson::Value out;
+    if (emit_body(node, s, out)) array.PushBack(out, alloc);
+  };
+  if (node.each) {
+    std::vector<Cursor> cs;
+    iterate_hl7_path(*node.each, scope, ctx_, cs);
+    std::uint32_t i = 0;
+    for (const Cursor& c : cs) one(*new_scope(c, &scope, ++i));
+  } else {
+    one(scope);
+  }
+}
+
+void MappingEngine::emit_object_members(const TemplateNode& node, const Scope& scope, rapidjson::Value& obj) {
+  auto& alloc = doc_->GetAllocator();
+  for (const TemplateNode* frag : node.merges) {
+    if (frag->cond && !frag->cond->eval_bool(scope, ctx_, env_)) continue;
+    if (frag->ref && !obj.HasMember("reference")) emit_reference(*frag->ref, scope, obj);
+    if (frag->translate && !obj.HasMember("coding")) emit_translate(*frag->translate, scope, obj);
+    emit_object_members(*frag, scope, obj);
+  }
+  if (node.switch_node) {
+    const TemplateNode* c = pick_case(*node.switch_node, scope);
+    if (c && (!c->cond || c->cond->eval_bool(scope, ctx_, env_))) {
+      if (c->kind == TemplateNode::Kind::kObject) {
+        for (const TemplateNode* frag : c->merges) emit_object_members(*frag, scope, obj);
+        emit_object_members(*c, scope, obj);
+      }
+    }
+  }
+  for (const Member& m : node.members) {
+    rapidjson::Value v;
+    bool produced = false;
+    if (m.array) {
+      v.SetArray();
+      emit_into_array(*m.node, scope, v);
+      produced = !v.Empty();
+    } else {
+      emit_member_value(*m.node, scope, v, produced);
+    }
+    if (!produced) continue;
+    auto it = obj.FindMember(rapidjson::StringRef(m.json_name.data(), m.json_name.size()));
+    if (it != obj.MemberEnd()) {
+      it->value = v;
+    } else {
+      obj.AddMember(rapidjson::StringRef(m.json_name.data(), m.json_name.size()), v, alloc);
+    }
+    if (ctx_.failed) return;
+  }
+}
+
+const MappingEngine::Instance* MappingEngine::resolve_ref(const RefSpec& ref, const Scope& scope) {
+  if (ref.resource < 0) return nullptr;
+  const auto& cands = by_def_[static_cast<std::size_t>(ref.resource)];
+  if (cands.empty()) return nullptr;
+  if (ref.where) {
+    std::string target(ref.equals->eval_text(scope, ctx_, env_));
+    if (target.empty()) return nullptr;
+    for (std::size_t idx : cands) {
+      const Instance& inst = instances_[idx];
+      if (ref.where->eval_text(*inst.scope, ctx_, env_) == target) return &inst;
+    }
+    return nullptr;
+  }
+  const hl7v2::Group* g = scope.cursor.group ? scope.cursor.group : &ctx_.message->root();
+  for (std::size_t idx : cands) {
+    const Instance& inst = instances_[idx];
+    if (inst.scope->cursor.group == g && scope.cursor.segment >= 0 && inst.scope->cursor.segment == scope.cursor.segment)
+      return &inst;
+  }
+  for (const hl7v2::Group* a = g; a; a = a->parent)
+    for (std::size_t idx : cands) {
+      const Instance& inst = instances_[idx];
+      if (within(inst.scope->cursor.group, a)) return &inst;
+    }
+  return nullptr;
+}
+
+bool MappingEngine::emit_reference(const RefSpec& ref, const Scope& scope, rapidjson::Value& obj) {
+  const Instance* inst = resolve_ref(ref, scope);
+  if (!inst) return false;
+  obj.AddMember("reference", str(inst->full_url), doc_->GetAllocator());
+  return true;
+}
+
+void MappingEngine::emit_reference_all(const TemplateNode& node, const Scope& scope, rapidjson::Value& array) {
+  const RefSpec& ref = *node.ref;
+  if (ref.resource < 0) return;
+  auto& alloc = doc_->GetAllocator();
+  std::string target;
+  if (ref.equals) {
+    target = std::string(ref.equals->eval_text(scope, ctx_, env_));
+    if (target.empty()) return;
+  }
+  const hl7v2::Group* g = scope.cursor.group ? scope.cursor.group : &ctx_.message->root();
+  std::vector<std::string_view> seen;
+  for (std::size_t idx : by_def_[static_cast<std::size_t>(ref.resource)]) {
+    const Instance& inst = instances_[idx];
+    if (ref.where) {
+      if (ref.where->eval_text(*inst.scope, ctx_, env_) != target) continue;
+    } else if (!within(inst.scope->cursor.group, g)) {
+      continue;
+    }
+    if (std::find(seen.begin(), seen.end(), inst.full_url) != seen.end()) continue;
+    seen.push_back(inst.full_url);
+    rapidjson::Value obj(rapidjson::kObjectType);
+    obj.AddMember("reference", str(inst.full_url), alloc);
+    emit_object_members(node, scope, obj);
+    array.PushBack(obj, alloc);
+  }
+}
+
+bool MappingEngine::emit_translate(const TranslateSpec& t, const Scope& scope, rapidjson::Value& obj) {
+  auto& alloc = doc_->GetAllocator();
+  Value src;
+  std::string_view code = t.code ? t.code->eval_text(scope, ctx_, env_, &src) : std::string_view{};
+  if (code.empty() || !t.table) return false;
+  std::string_view display = t.display ? t.display->eval_text(scope, ctx_, env_) : std::string_view{};
+  std::string_view orig_system = t.system ? t.system->eval_text(scope, ctx_, env_) : std::string_view{};
+  if (orig_system.empty()) orig_system = t.table->source_system;
+  const CodeEntry* e = t.table->find(code);
+  std::string loc;
+  if (!e) {
+    switch (t.table->unmapped) {
+      case UnmappedPolicy::kKeepOriginal: break;
+      case UnmappedPolicy::kDefault: e = &t.table->default_entry; break;
+      case UnmappedPolicy::kDrop:
+        if (src.has_cursor) describe_cursor(src.cursor, *ctx_.message, loc);
+        ctx_.warn("CODE_UNMAPPED", loc, "code not in table " + t.table->name + "; dropped");
+        return false;
+      case UnmappedPolicy::kError:
+        if (src.has_cursor) describe_cursor(src.cursor, *ctx_.message, loc);
+        ctx_.fail("CODE_UNMAPPED", loc, "code not in table " + t.table->name + " (unmapped: error)");
+        return false;
+    }
+  }
+  rapidjson::Value coding(rapidjson::kArrayType);
+  std::string_view tsys;
+  if (e) {
+    tsys = e->system.empty() ? std::string_view(t.table->target_system) : std::string_view(e->system);
+    rapidjson::Value c(rapidjson::kObjectType);
+    if (!tsys.empty()) c.AddMember("system", str(tsys), alloc);
+    c.AddMember("code", str(e->code), alloc);
+    if (!e->display.empty()) c.AddMember("display", str(e->display), alloc);
+    coding.PushBack(c, alloc);
+  }
+  if (!e || tsys != orig_system || e->code != code) {
+    rapidjson::Value c(rapidjson::kObjectType);
+    if (!orig_system.empty()) c.AddMember("system", str(orig_system), alloc);
+    c.AddMember("code", str(code), alloc);
+    if (!display.empty()) c.AddMember("display", str(display), alloc);
+    coding.PushBack(c, alloc);
+  }
+  obj.AddMember("coding", coding, alloc);
+  if (t.text) {
+    std::string_view text = t.text->eval_text(scope, ctx_, env_);
+    if (!text.empty()) obj.AddMember("text", str(text), alloc);
+  }
+  return true;
+}
+
+}  // namespace dxnorm::map

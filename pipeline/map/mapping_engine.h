@@ -1,0 +1,99 @@
+// MappingEngine: runs a CompiledMapping over one parsed message and builds a
+// FHIR R4 transaction Bundle.
+//
+// Contract: one engine per worker thread (it owns the reusable evaluation
+// context); CompiledMapping is shared and immutable. convert() never throws:
+// failures come back as Error values (stage map) that route the message to
+// the dead-letter topic; non-fatal findings are appended to Output::issues.
+#pragma once
+
+#include <rapidjson/document.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pipeline/core/issue.h"
+#include "pipeline/core/status.h"
+#include "pipeline/map/eval_types.h"
+#include "pipeline/map/mapping_plan.h"
+
+namespace dxnorm::hl7v2 {
+class Message;
+}
+
+namespace dxnorm::map {
+
+struct ResourceOut {
+  std::string type;
+  std::string id;
+  std::string rule;  // mapping resource name
+};
+
+struct ConvertOptions {
+  bool report_unmapped = true;  // add UNMAPPED_SEGMENT / UNMAPPED_FIELD info issues
+};
+
+struct Output {
+  Output();
+  Output(const Output&) = delete;
+  Output& operator=(const Output&) = delete;
+
+ private:
+  // The document allocates from a buffer owned here, so that a reused Output
+  // builds the next Bundle without touching malloc (declared before bundle).
+  std::unique_ptr<char[]> buffer_;
+  rapidjson::MemoryPoolAllocator<> pool_;
+
+ public:
+  rapidjson::Document bundle;       // the transaction Bundle
+  std::vector<ResourceOut> resources;  // in entry order
+  Issues issues;
+
+  void clear();
+};
+
+class MappingEngine {
+ public:
+  MappingEngine();
+  Status convert(const CompiledMapping& mapping, const hl7v2::Message& message, Output& out,
+                 const ConvertOptions& options = {});
+
+ private:
+  struct Instance {
+    int def = -1;
+    const Scope* scope = nullptr;
+    std::string id;
+    std::string full_url;
+    bool skipped = false;  // merged into an earlier instance with the same id
+  };
+
+  void emit_member_value(const TemplateNode& node, const Scope& scope, rapidjson::Value& out, bool& produced);
+  void emit_into_array(const TemplateNode& node, const Scope& scope, rapidjson::Value& array);
+  bool emit_value(const TemplateNode& node, const Scope& scope, rapidjson::Value& out);
+  bool emit_body(const TemplateNode& node, const Scope& scope, rapidjson::Value& out);
+  void emit_object_members(const TemplateNode& node, const Scope& scope, rapidjson::Value& obj);
+  bool emit_primitive(const TemplateNode& node, std::string_view text, const Value* src, rapidjson::Value& out);
+  bool emit_reference(const RefSpec& ref, const Scope& scope, rapidjson::Value& obj);
+  void emit_reference_all(const TemplateNode& node, const Scope& scope, rapidjson::Value& array);
+  bool emit_translate(const TranslateSpec& t, const Scope& scope, rapidjson::Value& obj);
+  const TemplateNode* pick_case(const TemplateNode& sw, const Scope& scope);
+  const Instance* resolve_ref(const RefSpec& ref, const Scope& scope);
+  const Scope* new_scope(const Cursor& c, const Scope* parent, std::uint32_t index);
+  void report_unmapped();
+
+  rapidjson::Value str(std::string_view s);
+
+  EvalContext ctx_;
+  RuntimeEnv env_;
+  const CompiledMapping* mapping_ = nullptr;
+  rapidjson::Document* doc_ = nullptr;
+  std::vector<Instance> instances_;
+  std::vector<std::vector<std::size_t>> by_def_;  // instance indexes per resource def
+  std::vector<std::unique_ptr<Scope[]>> scope_blocks_;
+  std::size_t scope_used_ = 0;
+  std::vector<Cursor> cursors_;
+  std::string keybuf_;
+};
+
+}  // namespace dxnorm::map

@@ -1,0 +1,123 @@
+// The compiled form of a mapping file: what the engine runs per message.
+// Built once by MappingLoader; immutable afterwards and shared by all workers.
+// Nothing here refers back to YAML.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pipeline/map/expression.h"
+#include "pipeline/map/hl7v2_path.h"
+
+namespace dxnorm::fhir {
+struct ElementDef;
+struct TypeDef;
+}  // namespace dxnorm::fhir
+
+namespace dxnorm::map {
+
+struct CodeTable;
+
+// Where a rule was written, for traces and errors.
+struct SourceLoc {
+  const std::string* file = nullptr;
+  int line = 0;
+  int column = 0;
+};
+
+// How a value is written into JSON, from the FHIR type of its element.
+enum class PrimKind : unsigned char { kString, kCode, kDecimal, kInteger, kBoolean, kNone };
+
+struct TemplateNode;
+
+struct Member {
+  std::string json_name;              // "valueQuantity"
+  bool array = false;                 // element max > 1
+  std::unique_ptr<TemplateNode> node;
+};
+
+struct SwitchCase {
+  std::vector<std::string> values;    // matches any of these
+  std::unique_ptr<TemplateNode> node;
+};
+
+struct RefSpec {
+  int resource = -1;                  // index into CompiledMapping::resources
+  ExprPtr where;                      // evaluated in each candidate's scope
+  ExprPtr equals;                     // evaluated in the current scope
+  bool all = false;                   // every match (array elements) vs nearest
+};
+
+struct TranslateSpec {
+  const CodeTable* table = nullptr;
+  ExprPtr code, display, system, text;
+};
+
+struct TemplateNode {
+  enum class Kind : unsigned char { kObject, kList, kExpr, kLiteral, kSwitch };
+  Kind kind = Kind::kObject;
+  SourceLoc loc;
+  std::string fhir_type;              // type this node produces ("HumanName", "string")
+  PrimKind prim = PrimKind::kNone;    // for primitives
+
+  // Directives
+  std::unique_ptr<Hl7Path> each;      // $each
+  ExprPtr cond;                       // $if
+
+  // kLiteral / kExpr
+  std::string literal;
+  bool literal_is_bool = false, literal_is_number = false;
+  ExprPtr expr;
+
+  // kObject
+  std::vector<const TemplateNode*> merges;   // $use fragments (objects), merged first
+  std::vector<Member> members;
+  std::unique_ptr<RefSpec> ref;              // $ref: adds "reference"
+  std::unique_ptr<TranslateSpec> translate;  // $translate: CodeableConcept
+  std::unique_ptr<TemplateNode> switch_node; // $switch inside an object: merged case
+
+  // kList
+  std::vector<std::unique_ptr<TemplateNode>> items;
+
+  // kSwitch
+  ExprPtr on;
+  std::vector<SwitchCase> cases;
+  std::unique_ptr<TemplateNode> default_case;
+
+  // $use of a non-object fragment: this node stands for it
+  const TemplateNode* alias = nullptr;
+};
+
+struct ResourceDef {
+  std::string name;                   // "observation" (for $ref)
+  std::string type;                   // "Observation"
+  SourceLoc loc;
+  std::unique_ptr<Hl7Path> for_each;  // null: one per message
+  ExprPtr when;
+  std::vector<ExprPtr> id_keys;
+  bool merge_duplicates = false;      // on-duplicate-id: merge
+  std::unique_ptr<TemplateNode> body;
+};
+
+struct CompiledMapping {
+  std::string name;
+  std::string version;
+  std::string file;
+  std::string format;                         // "hl7v2"
+  std::vector<std::string> messages;          // "ORU^R01"
+  std::string structure;                      // "ORU_R01"
+  std::vector<std::string> sending_applications;  // optional route filter
+  std::vector<std::string> sending_facilities;
+  const date::time_zone* zone = nullptr;
+  ExprPtr meta_source;
+  std::vector<ResourceDef> resources;
+  // Fragments compiled for this mapping, owned here (key: name|type).
+  std::map<std::string, std::unique_ptr<TemplateNode>> fragments;
+  std::vector<std::unique_ptr<std::string>> files;  // storage for SourceLoc::file
+  std::vector<const CodeTable*> tables_used;
+  std::string content_hash;                   // of the mapping and everything it includes
+};
+
+}  // namespace dxnorm::map
