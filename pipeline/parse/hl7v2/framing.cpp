@@ -108,13 +108,12 @@ class Splitter {
         if (!in_file_) {
           issue(Severity::kWarning, "HL7_BATCH_UNMATCHED", "FTS without a preceding FHS");
         } else if (const long c = trailer_count(line); c >= 0) {
-          // FTS-1 counts batches; files without BHS count messages instead.
-          const std::size_t actual = file_batches_ > 0 ? file_batches_ : file_messages_;
+          // FTS-1 counts batches; a file of bare messages (no BHS) is one
+          // implicit batch, as python-hl7 and HAPI read it.
+          const std::size_t actual = file_batches_ > 0 ? file_batches_ : (file_messages_ > 0 ? 1 : 0);
           if (static_cast<std::size_t>(c) != actual) {
             issue(Severity::kWarning, "HL7_BATCH_COUNT_MISMATCH",
-                  "FTS-1 says " + std::to_string(c) + ", the file holds " + std::to_string(actual) +
-                      (file_batches_ > 0 ? " batches" : " messages"),
-                  "FTS-1");
+                  "FTS-1 says " + std::to_string(c) + " batches, the file holds " + std::to_string(actual), "FTS-1");
           }
         }
         in_file_ = false;

@@ -55,7 +55,8 @@ bool decode_escape(std::string_view seq, const Delimiters& d, std::string& out) 
     case 'Z':  // locally defined escape: no meaning we could know; keep literally
       return false;
     case '.': {  // formatted text (FT) commands
-      std::string_view cmd = seq.substr(1);
+      const std::string_view cmd = seq.substr(1);
+      if (cmd.size() < 2) return false;
       const std::string_view name = cmd.substr(0, 2);
       const std::string_view arg = cmd.substr(2);
       // Arguments: optional sign and digits, e.g. \.sp2\ \.in+4\ \.ti-2\.

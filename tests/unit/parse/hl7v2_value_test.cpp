@@ -1,1 +1,89 @@
 #include <doctest/doctest.h>
+
+#include <chrono>
+#include <string>
+
+#include "pipeline/parse/hl7v2/hl7v2_value.h"
+
+using namespace dxnorm::hl7v2;
+
+TEST_CASE("nth_part and count_parts") {
+  CHECK(nth_part("a^b^c", '^', 1) == "a");
+  CHECK(nth_part("a^b^c", '^', 3) == "c");
+  CHECK(nth_part("a^b^c", '^', 4).empty());
+  CHECK(nth_part("a^b^c", '^', 0).empty());
+  CHECK(nth_part("", '^', 1).empty());
+  CHECK(nth_part("^^x", '^', 3) == "x");
+  CHECK(count_parts("", '~') == 0);
+  CHECK(count_parts("a", '~') == 1);
+  CHECK(count_parts("a~", '~') == 2);
+  CHECK(count_parts("~~", '~') == 3);
+  const Delimiters d;
+  CHECK(component(repetition("x^y~p^q&r", d, 2), d, 2) == "q&r");
+  CHECK(subcomponent("q&r", d, 2) == "r");
+  CHECK(is_explicit_null("\"\""));
+  CHECK_FALSE(is_explicit_null(""));
+}
+
+TEST_CASE("100,000 repetitions: count and last are linear") {
+  std::string field;
+  for (int i = 0; i < 100000; ++i) {
+    if (i) field += '~';
+    field += "555-" + std::to_string(i);
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK(count_parts(field, '~') == 100000);
+  CHECK(nth_part(field, '~', 100000) == "555-99999");
+  CHECK(nth_part(field, '~', 100001).empty());
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  CHECK(ms < 200);
+}
+
+TEST_CASE("unescape: delimiters") {
+  const Delimiters d;
+  std::string scratch;
+  CHECK(unescape(R"(a\F\b\S\c\T\d\R\e\E\f)", d, scratch) == "a|b^c&d~e\\f");
+  // non-default delimiters map the escapes to *this message's* characters
+  Delimiters custom{'#', '!', '@', '%', '*', 0};
+  CHECK(unescape("x%F%y%S%z%E%", custom, scratch) == "x#y!z%");
+}
+
+TEST_CASE("unescape returns the raw view when nothing to do") {
+  const Delimiters d;
+  std::string scratch = "untouched";
+  const std::string_view raw = "plain value";
+  const std::string_view out = unescape(raw, d, scratch);
+  CHECK(out.data() == raw.data());
+  CHECK(scratch == "untouched");
+}
+
+TEST_CASE("unescape: hex, formatting, highlighting, character sets") {
+  const Delimiters d;
+  std::string s;
+  CHECK(unescape(R"(\X41424344\)", d, s) == "ABCD");
+  CHECK(unescape(R"(caf\XC3A9\)", d, s) == "caf\xC3\xA9");
+  CHECK(unescape(R"(line1\.br\line2)", d, s) == "line1\nline2");
+  CHECK(unescape(R"(a\.sp\b)", d, s) == "a\nb");
+  CHECK(unescape(R"(a\.sp2\b)", d, s) == "a\n\nb");
+  CHECK(unescape(R"(\H\bold\N\ text)", d, s) == "bold text");
+  CHECK(unescape(R"(\.in+4\\.ti-2\\.fi\\.nf\\.ce\x)", d, s) == "x");
+  CHECK(unescape(R"(a\C2842\b\M2442\c\M244F42\d)", d, s) == "abcd");
+  Delimiters with_trunc = d;
+  with_trunc.truncation = '#';
+  CHECK(unescape(R"(a\P\b)", with_trunc, s) == "a#b");
+}
+
+TEST_CASE("unescape: unknown and unterminated escapes are kept literally") {
+  const Delimiters d;
+  std::string s;
+  CHECK(unescape(R"(a\Q\b)", d, s) == R"(a\Q\b)");
+  CHECK(unescape(R"(a\Zvendor\b)", d, s) == R"(a\Zvendor\b)");
+  CHECK(unescape(R"(a\X4\b)", d, s) == R"(a\X4\b)");      // odd hex digits
+  CHECK(unescape(R"(a\XZZ\b)", d, s) == R"(a\XZZ\b)");    // not hex
+  CHECK(unescape(R"(a\.b\c)", d, s) == R"(a\.b\c)");      // short command
+  CHECK(unescape(R"(a\.xx\c)", d, s) == R"(a\.xx\c)");    // unknown command
+  CHECK(unescape(R"(tail\F)", d, s) == R"(tail\F)");       // unterminated
+  CHECK(unescape(R"(\)", d, s) == R"(\)");
+  CHECK(unescape(R"(a\\F\b)", d, s) == R"(a\|b)");         // empty sequence, then an F escape
+  CHECK(unescape(R"(\P\)", d, s) == R"(\P\)");             // no truncation char defined
+}
