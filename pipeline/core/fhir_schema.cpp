@@ -55,7 +55,7 @@ bool is_type_suffix(std::string_view suffix, std::string_view type) noexcept {
 
 const ElementDef* TypeDef::resolve(std::string_view json_name, std::size_t* type_index) const noexcept {
   for (const auto& e : elements) {
-    if (e.name == json_name) {  // also "value[x]" itself, for callers naming the element
+    if (e.name.size() == json_name.size() && e.name == json_name) {  // also "value[x]" itself, for callers naming the element
       if (type_index) *type_index = 0;
       return &e;
     }

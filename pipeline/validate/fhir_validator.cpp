@@ -1,8 +1,11 @@
 #include "fhir_validator.h"
 
 #include <algorithm>
+#include <array>
+#include <cctype>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <regex>
 #include <stdexcept>
 #include <tuple>
@@ -86,6 +89,79 @@ std::string bound(std::uint32_t max) {
   return max == ElementDef::kUnbounded ? "*" : std::to_string(max);
 }
 
+// A fast non-cryptographic hash: eight bytes per step (element names and
+// urn:uuid fullUrls are 4-60 bytes).
+std::uint64_t name_hash(std::string_view s) noexcept {
+  constexpr std::uint64_t kMul = 0x9E3779B97F4A7C15ull;
+  std::uint64_t h = s.size() * kMul;
+  std::size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    h = (h ^ w) * kMul;
+    h ^= h >> 29;
+  }
+  if (i < s.size()) {
+    std::uint64_t w = 0;
+    std::memcpy(&w, s.data() + i, s.size() - i);
+    h = (h ^ w) * kMul;
+    h ^= h >> 29;
+  }
+  return h ^ (h >> 32);
+}
+
+// Every JSON property name a type accepts ("status", "valueQuantity",
+// "effectiveDateTime"...) in an open-addressing table: one hash and one
+// compare per property instead of a scan over the type's elements.
+class NameIndex {
+ public:
+  struct Hit {
+    const ElementDef* element = nullptr;
+    std::size_t type_index = 0;
+  };
+
+  explicit NameIndex(const TypeDef& t) {
+    std::vector<std::pair<std::string, Hit>> names;
+    for (const auto& e : t.elements) {
+      if (!e.is_choice()) {
+        names.push_back({e.name, {&e, 0}});
+        continue;
+      }
+      const std::string stem = e.name.substr(0, e.name.size() - 3);
+      for (std::size_t i = 0; i < e.types.size(); ++i) {
+        std::string n = stem + e.types[i];
+        n[stem.size()] = static_cast<char>(std::toupper(static_cast<unsigned char>(n[stem.size()])));
+        names.push_back({std::move(n), {&e, i}});
+      }
+    }
+    std::size_t size = 8;
+    while (size < names.size() * 2) size *= 2;
+    mask_ = size - 1;
+    slots_.resize(size);
+    for (auto& [n, hit] : names) {
+      std::size_t i = name_hash(n) & mask_;
+      while (slots_[i].hit.element) i = (i + 1) & mask_;
+      slots_[i] = {std::move(n), hit};
+    }
+  }
+
+  Hit find(std::string_view name) const noexcept {
+    for (std::size_t i = name_hash(name) & mask_;; i = (i + 1) & mask_) {
+      const Slot& s = slots_[i];
+      if (!s.hit.element) return {};
+      if (s.name.size() == name.size() && s.name == name) return s.hit;
+    }
+  }
+
+ private:
+  struct Slot {
+    std::string name;
+    Hit hit;
+  };
+  std::vector<Slot> slots_;
+  std::size_t mask_ = 0;
+};
+
 std::string_view element_label(const ElementDef& e) {
   return e.is_choice() ? std::string_view(e.name).substr(0, e.name.size() - 3) : std::string_view(e.name);
 }
@@ -108,8 +184,14 @@ struct FhirValidator::Rules {
     std::string at;    // element name the issue is reported on
   };
 
+  struct Type {
+    NameIndex names;
+    std::uint64_t required = 0;  // bit i: elements[i].min > 0
+  };
+
   Options options;
   std::vector<Primitive> primitives;  // by TypeDef::index
+  std::vector<Type> types;            // by TypeDef::index
   std::vector<std::regex> regexes;
   std::vector<std::pair<std::string_view, const TypeDef*>> resources;  // sorted by name
   std::vector<Exclusive> exclusives;
@@ -130,10 +212,15 @@ struct FhirValidator::Rules {
 
   Rules(const fhir::FhirSchema& schema, Options opts) : options(opts) {
     primitives.resize(schema.type_count());
+    types.reserve(schema.type_count());
     for (std::size_t i = 0; i < schema.type_count(); ++i) {
       const TypeDef& t = schema.type_at(i);
       if (t.elements.size() > 64) {
         throw std::runtime_error("FhirValidator: " + t.name + " has more than 64 elements");
+      }
+      Type& tr = types.emplace_back(Type{NameIndex(t), 0});
+      for (std::size_t k = 0; k < t.elements.size(); ++k) {
+        if (t.elements[k].min > 0) tr.required |= std::uint64_t{1} << k;
       }
       if (t.kind == TypeDef::Kind::kResource) resources.emplace_back(t.name, &t);
       if (t.kind != TypeDef::Kind::kPrimitive) continue;
@@ -176,28 +263,24 @@ struct FhirValidator::Rules {
 class FhirValidator::Walk {
  public:
   Walk(const Rules& rules, Issues& issues, std::string_view root) : rules_(rules), issues_(issues) {
-    path_.reserve(256);
-    path_ = root;
+    path_.root = root;
   }
 
   void index_bundle(const Value& bundle) {
     in_bundle_ = true;
-    const std::string_view type = string_member(bundle, "type");
-    transaction_ = type == "transaction";
-    const Value* entries = member(bundle, "entry");
-    if (!entries || !entries->IsArray()) return;
-    entries_.reserve(entries->Size());
-    for (const auto& e : entries->GetArray()) {
+    entries_value_ = member(bundle, "entry");
+    transaction_ = string_member(bundle, "type") == "transaction";
+    if (!entries_value_ || !entries_value_->IsArray()) return;
+    by_url_.reserve(entries_value_->Size());
+    for (rapidjson::SizeType i = 0; i < entries_value_->Size(); ++i) {
+      const Value& e = (*entries_value_)[i];
       const Value* res = member(e, "resource");
       if (!res || !res->IsObject()) continue;
-      entries_.push_back({string_member(e, "fullUrl"), string_member(*res, "resourceType"), string_member(*res, "id")});
+      const std::string_view url = string_member(e, "fullUrl");
+      by_url_.push_back({name_hash(url), url, string_member(*res, "resourceType"), string_member(*res, "id"), i});
     }
-    by_url_ = entries_;
-    std::sort(by_url_.begin(), by_url_.end(), [](const Entry& a, const Entry& b) { return a.full_url < b.full_url; });
-    by_type_id_ = entries_;
-    std::sort(by_type_id_.begin(), by_type_id_.end(), [](const Entry& a, const Entry& b) {
-      return std::tie(a.type, a.id) < std::tie(b.type, b.id);
-    });
+    std::sort(by_url_.begin(), by_url_.end(),
+              [](const Entry& a, const Entry& b) { return std::tie(a.hash, a.position) < std::tie(b.hash, b.position); });
   }
 
   void resource(const Value& v, bool contained);
@@ -213,42 +296,71 @@ class FhirValidator::Walk {
 
  private:
   struct Entry {
+    std::uint64_t hash;  // of full_url
     std::string_view full_url, type, id;
+    rapidjson::SizeType position;  // in Bundle.entry
   };
   struct Frame {
     const Value* contained = nullptr;  // the resource's contained array
     std::uint64_t referenced = 0;      // contained[i] referenced as "#id"
   };
-  // Appends to the path for the lifetime of the guard.
+  // The FHIR path of the node being checked, as segments pointing into the
+  // document and the schema; rendered to text only when an issue is raised.
+  struct Path {
+    struct Segment {
+      std::string_view field;  // empty for an array index
+      std::size_t index;
+    };
+    static constexpr std::size_t kMaxDepth = 96;  // deeper documents are rejected, not walked
+    std::string_view root;
+    std::array<Segment, kMaxDepth + 8> segments;
+    std::size_t depth = 0;
+
+    std::string str() const {
+      std::string out(root);
+      for (std::size_t i = 0; i < depth; ++i) {
+        const Segment& s = segments[i];
+        if (!s.field.empty()) {
+          out += '.';
+          out += s.field;
+        } else {
+          char buf[24];
+          buf[0] = '[';
+          auto [end, ec] = std::to_chars(buf + 1, buf + sizeof buf - 1, s.index);
+          *end++ = ']';
+          out.append(buf, end);
+        }
+      }
+      return out;
+    }
+  };
+  // Extends the path for the lifetime of the guard. Callers check too_deep()
+  // before descending, so depth stays within the array.
   class Push {
    public:
-    explicit Push(std::string& p) : p_(p), n_(p.size()) {}
-    Push(std::string& p, std::string_view field) : Push(p) {
-      p_ += '.';
-      p_ += field;
-    }
-    Push(std::string& p, std::size_t index) : Push(p) {
-      char buf[24];
-      buf[0] = '[';
-      auto [end, ec] = std::to_chars(buf + 1, buf + sizeof buf - 1, index);
-      *end++ = ']';
-      p_.append(buf, end);
-    }
-    ~Push() { p_.resize(n_); }
+    Push(Path& p, std::string_view field) : p_(p) { p_.segments[p_.depth++] = {field, 0}; }
+    Push(Path& p, std::size_t index) : p_(p) { p_.segments[p_.depth++] = {{}, index}; }
+    ~Push() { --p_.depth; }
     Push(const Push&) = delete;
     Push& operator=(const Push&) = delete;
 
    private:
-    std::string& p_;
-    std::size_t n_;
+    Path& p_;
   };
 
+  bool too_deep() {
+    if (path_.depth < Path::kMaxDepth) return false;
+    error("FHIR_STRUCTURE", "nesting deeper than " + std::to_string(Path::kMaxDepth) + " levels; not checked further");
+    return true;
+  }
+
   void error(std::string_view code, std::string message) {
+    std::string location = path_.str();
     if (errors_++ == 0) {
-      first_location_ = path_;
+      first_location_ = location;
       first_message_ = message;
     }
-    issues_.push_back(Issue{Severity::kError, std::string(code), path_, std::move(message)});
+    issues_.push_back(Issue{Severity::kError, std::string(code), std::move(location), std::move(message)});
   }
 
   void object(const Value& v, const TypeDef& td, bool is_resource);
@@ -259,17 +371,19 @@ class FhirValidator::Walk {
   bool lexical(const Rules::Primitive& p, std::string_view s) const;
   void reference(const Value& v, const ElementDef& e);
   const Entry* by_url(std::string_view url) const;
-  const Entry* by_type_id(std::string_view type, std::string_view id) const;
+  const Entry* by_type_id(std::string_view type, std::string_view id);
 
   const Rules& rules_;
   Issues& issues_;
-  std::string path_;
+  Path path_;
   std::size_t errors_ = 0;
   std::string first_location_;
   std::string first_message_;
   bool in_bundle_ = false;
   bool transaction_ = false;
-  std::vector<Entry> entries_, by_url_, by_type_id_;
+  const Value* entries_value_ = nullptr;
+  std::vector<Entry> by_url_;      // sorted by hash
+  std::vector<Entry> by_type_id_;  // sorted by (type, id); built on first use
   std::vector<Frame> frames_;
 };
 
@@ -308,6 +422,7 @@ void FhirValidator::Walk::resource(const Value& v, bool contained) {
     return;
   }
   const Value* c = member(v, "contained");
+  if (frames_.capacity() == 0) frames_.reserve(4);
   frames_.push_back({c && c->IsArray() ? c : nullptr, 0});
   object(v, *td, true);
   const Frame f = frames_.back();
@@ -323,10 +438,12 @@ void FhirValidator::Walk::resource(const Value& v, bool contained) {
 }
 
 void FhirValidator::Walk::object(const Value& v, const TypeDef& td, bool is_resource) {
+  if (too_deep()) return;
   if (v.ObjectEmpty()) {
     error("FHIR_EMPTY", "empty object");
     return;
   }
+  const Rules::Type& type_rules = rules_.types[td.index];
   std::uint64_t seen = 0;      // elements given as "name"
   std::uint64_t seen_ext = 0;  // primitive elements given only as "_name"
   bool only_id = true;
@@ -337,7 +454,8 @@ void FhirValidator::Walk::object(const Value& v, const TypeDef& td, bool is_reso
     Push p(path_, name);
     std::size_t ti = 0;
     if (name.size() > 1 && name[0] == '_') {
-      const ElementDef* e = td.resolve(name.substr(1), &ti);
+      const auto [e, t] = type_rules.names.find(name.substr(1));
+      ti = t;
       if (!e || !e->type_defs[ti] || e->type_defs[ti]->kind != TypeDef::Kind::kPrimitive) {
         error("FHIR_UNKNOWN_ELEMENT", "unknown element " + std::string(name) + " in " + td.name);
         continue;
@@ -346,7 +464,8 @@ void FhirValidator::Walk::object(const Value& v, const TypeDef& td, bool is_reso
       primitive_extension(m.value, *e);
       continue;
     }
-    const ElementDef* e = td.resolve(name, &ti);
+    const auto [e, t] = type_rules.names.find(name);
+    ti = t;
     if (!e) {
       error("FHIR_UNKNOWN_ELEMENT", "unknown element " + std::string(name) + " in " + td.name);
       continue;
@@ -363,7 +482,7 @@ void FhirValidator::Walk::object(const Value& v, const TypeDef& td, bool is_reso
   if (!is_resource && only_id) error("FHIR_INVARIANT", "ele-1: element has neither a value nor children");
 
   const std::uint64_t present = seen | seen_ext;
-  for (std::size_t i = 0; i < td.elements.size(); ++i) {
+  for (std::size_t i = 0; (type_rules.required & ~present) && i < td.elements.size(); ++i) {
     const ElementDef& e = td.elements[i];
     if (e.min == 0 || (present & (std::uint64_t{1} << i))) continue;
     Push p(path_, element_label(e));
@@ -532,7 +651,8 @@ void FhirValidator::Walk::primitive(const Value& v, const TypeDef& t, const Elem
     return;
   }
   if (!e.required_codes.empty() &&
-      std::find(e.required_codes.begin(), e.required_codes.end(), s) == e.required_codes.end()) {
+      std::none_of(e.required_codes.begin(), e.required_codes.end(),
+                   [s](const std::string& c) { return c.size() == s.size() && c == s; })) {
     // The offending value is input data, so it is not repeated; the allowed
     // codes are FHIR's and say what would have been right.
     std::string msg = "code not in required value set " + e.required_value_set;
@@ -542,12 +662,21 @@ void FhirValidator::Walk::primitive(const Value& v, const TypeDef& t, const Elem
 }
 
 const FhirValidator::Walk::Entry* FhirValidator::Walk::by_url(std::string_view url) const {
-  auto it = std::lower_bound(by_url_.begin(), by_url_.end(), url,
-                             [](const Entry& e, std::string_view u) { return e.full_url < u; });
-  return it != by_url_.end() && it->full_url == url ? &*it : nullptr;
+  const std::uint64_t h = name_hash(url);
+  auto it = std::lower_bound(by_url_.begin(), by_url_.end(), h, [](const Entry& e, std::uint64_t k) { return e.hash < k; });
+  for (; it != by_url_.end() && it->hash == h; ++it) {
+    if (it->full_url == url) return &*it;
+  }
+  return nullptr;
 }
 
-const FhirValidator::Walk::Entry* FhirValidator::Walk::by_type_id(std::string_view type, std::string_view id) const {
+const FhirValidator::Walk::Entry* FhirValidator::Walk::by_type_id(std::string_view type, std::string_view id) {
+  if (by_type_id_.empty() && !by_url_.empty()) {
+    by_type_id_ = by_url_;
+    std::sort(by_type_id_.begin(), by_type_id_.end(), [](const Entry& a, const Entry& b) {
+      return std::tie(a.type, a.id) < std::tie(b.type, b.id);
+    });
+  }
   const auto key = std::tie(type, id);
   auto it = std::lower_bound(by_type_id_.begin(), by_type_id_.end(), key,
                              [](const Entry& e, const auto& k) { return std::tie(e.type, e.id) < k; });
@@ -705,17 +834,13 @@ void FhirValidator::Walk::bundle_rules(const Value& bundle) {
       }
     }
   }
-  // bdl-7: fullUrl unique (versioned duplicates aside, which dxnorm never emits).
-  std::vector<std::pair<std::string_view, rapidjson::SizeType>> urls;
-  urls.reserve(entries->Size());
-  for (rapidjson::SizeType i = 0; i < entries->Size(); ++i) {
-    const std::string_view u = string_member((*entries)[i], "fullUrl");
-    if (!u.empty()) urls.emplace_back(u, i);
-  }
-  std::sort(urls.begin(), urls.end());
-  for (std::size_t k = 1; k < urls.size(); ++k) {
-    if (urls[k].first != urls[k - 1].first) continue;
-    Push pi(path_, urls[k].second);
+  // bdl-7: fullUrl unique (versioned duplicates aside, which dxnorm never
+  // emits). by_url_ is sorted by hash, so equal URLs are neighbours.
+  for (std::size_t k = 1; k < by_url_.size(); ++k) {
+    const Entry& a = by_url_[k - 1];
+    const Entry& b = by_url_[k];
+    if (b.full_url.empty() || a.hash != b.hash || a.full_url != b.full_url) continue;
+    Push pi(path_, static_cast<std::size_t>(b.position));
     Push pf(path_, "fullUrl");
     error("FHIR_INVARIANT", "bdl-7: fullUrl must be unique in a Bundle");
   }

@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 namespace dxnorm::validate::format {
 namespace {
@@ -108,6 +109,25 @@ bool all_code_points(std::string_view s, Pred ok) noexcept {
   return true;
 }
 
+// SWAR: true when none of the eight bytes of w is below `limit` (<= 0x80)
+// and none has its high bit set, i.e. all are printable ASCII from `limit` on.
+constexpr std::uint64_t kOnes = 0x0101010101010101ull;
+constexpr std::uint64_t kHighs = 0x8080808080808080ull;
+inline bool all_at_least(std::uint64_t w, unsigned limit) noexcept {
+  return (((w - kOnes * limit) | w) & kHighs) == 0;
+}
+
+// Length of the prefix of s made of bytes in [limit, 0x7F], eight at a time.
+std::size_t plain_prefix(std::string_view s, unsigned limit) noexcept {
+  std::size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    if (!all_at_least(w, limit)) break;
+  }
+  return i;
+}
+
 }  // namespace
 
 bool is_date(std::string_view s) noexcept {
@@ -148,7 +168,13 @@ bool is_id(std::string_view s) noexcept {
 }
 
 bool is_uri(std::string_view s) noexcept {
-  return all_code_points(s, [](std::uint32_t c) { return !js_space(c); });
+  std::size_t i = plain_prefix(s, 0x21);
+  for (; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) return all_code_points(s.substr(i), [](std::uint32_t cp) { return !js_space(cp); });
+    if (c <= ' ' && js_space(c)) return false;
+  }
+  return true;
 }
 
 bool is_code(std::string_view s) noexcept {
@@ -165,9 +191,17 @@ bool is_code(std::string_view s) noexcept {
 
 bool is_string(std::string_view s) noexcept {
   if (s.empty()) return false;
-  return all_code_points(s, [](std::uint32_t c) {
-    return c == ' ' || c == '\r' || c == '\n' || c == '\t' || !js_space(c);
-  });
+  std::size_t i = plain_prefix(s, 0x20);
+  for (; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      return all_code_points(s.substr(i), [](std::uint32_t cp) {
+        return cp == ' ' || cp == '\r' || cp == '\n' || cp == '\t' || !js_space(cp);
+      });
+    }
+    if (c == '\v' || c == '\f') return false;
+  }
+  return true;
 }
 
 bool is_base64(std::string_view s) noexcept {
