@@ -46,10 +46,18 @@ Lex lex_for(std::string_view primitive) {
 
 std::string_view sv(const Value& v) { return {v.GetString(), v.GetStringLength()}; }
 
+// Equality for short names: length and first byte settle most mismatches
+// without a call to memcmp.
+inline bool same(std::string_view a, std::string_view b) noexcept {
+  return a.size() == b.size() && (a.empty() || (a[0] == b[0] && std::memcmp(a.data(), b.data(), a.size()) == 0));
+}
+
 const Value* member(const Value& obj, std::string_view name) {
   if (!obj.IsObject()) return nullptr;
-  auto it = obj.FindMember(Value(rapidjson::StringRef(name.data(), name.size())));
-  return it == obj.MemberEnd() ? nullptr : &it->value;
+  for (const auto& m : obj.GetObject()) {
+    if (same(sv(m.name), name)) return &m.value;
+  }
+  return nullptr;
 }
 
 std::string_view string_member(const Value& obj, std::string_view name) {
@@ -149,7 +157,7 @@ class NameIndex {
     for (std::size_t i = name_hash(name) & mask_;; i = (i + 1) & mask_) {
       const Slot& s = slots_[i];
       if (!s.hit.element) return {};
-      if (s.name.size() == name.size() && s.name == name) return s.hit;
+      if (same(s.name, name)) return s.hit;
     }
   }
 
@@ -183,6 +191,12 @@ struct FhirValidator::Rules {
     std::string rule;  // "obs-6: ..."
     std::string at;    // element name the issue is reported on
   };
+  // At least one of some elements must be present (obs-3).
+  struct AnyOf {
+    const TypeDef* type;
+    std::uint64_t mask;
+    std::string rule;
+  };
 
   struct Type {
     NameIndex names;
@@ -195,6 +209,7 @@ struct FhirValidator::Rules {
   std::vector<std::regex> regexes;
   std::vector<std::pair<std::string_view, const TypeDef*>> resources;  // sorted by name
   std::vector<Exclusive> exclusives;
+  std::vector<AnyOf> any_ofs;
   const TypeDef* element = nullptr;    // Element: id + extension, the shape of "_field"
   const TypeDef* reference = nullptr;
 
@@ -242,15 +257,16 @@ struct FhirValidator::Rules {
     reference = schema.type("Reference");
     const TypeDef* extension = schema.type("Extension");
     const TypeDef* observation = schema.type("Observation");
-    const TypeDef* component = schema.type("Observation.component");
-    if (!element || !reference || !extension || !observation || !component || !schema.is_resource("Bundle")) {
+    const TypeDef* range = schema.type("Observation.referenceRange");
+    if (!element || !reference || !extension || !observation || !range || !schema.is_resource("Bundle")) {
       throw std::runtime_error("FhirValidator: schema lacks Element, Reference, Extension, Observation or Bundle");
     }
-    const std::string obs6 = "obs-6: dataAbsentReason SHALL only be present if value[x] is not present";
+    // R4 defines obs-6 on Observation only (not on Observation.component).
     exclusives.push_back({observation, bit_of(*observation, "value[x]"), bit_of(*observation, "dataAbsentReason"),
-                          obs6, "dataAbsentReason"});
-    exclusives.push_back({component, bit_of(*component, "value[x]"), bit_of(*component, "dataAbsentReason"), obs6,
+                          "obs-6: dataAbsentReason SHALL only be present if value[x] is not present",
                           "dataAbsentReason"});
+    any_ofs.push_back({range, bit_of(*range, "low") | bit_of(*range, "high") | bit_of(*range, "text"),
+                       "obs-3: a referenceRange must have at least a low or a high or text"});
     exclusives.push_back({extension, bit_of(*extension, "value[x]"), bit_of(*extension, "extension"),
                           "ext-1: an extension must have either extensions or value[x], not both", "extension"});
   }
@@ -493,6 +509,9 @@ void FhirValidator::Walk::object(const Value& v, const TypeDef& td, bool is_reso
       Push p(path_, x.at);
       error("FHIR_INVARIANT", x.rule);
     }
+  }
+  for (const auto& x : rules_.any_ofs) {
+    if (x.type == &td && !(present & x.mask)) error("FHIR_INVARIANT", x.rule);
   }
 }
 

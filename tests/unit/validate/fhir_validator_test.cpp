@@ -100,6 +100,12 @@ std::vector<Variant> variants() {
          set(d, "/entry/6/resource/performer/0/reference", R"("#p1")");
        },
        nullptr, nullptr},
+      {"component-with-value-and-data-absent",  // obs-6 is not defined on components in R4
+       [](auto& d) {
+         set(d, "/entry/6/resource/component",
+             R"([{"code":{"text":"a"},"valueQuantity":{"value":1},"dataAbsentReason":{"text":"x"}}])");
+       },
+       nullptr, nullptr},
       {"data-absent-without-value",
        [](auto& d) {
          erase(d, "/entry/6/resource/valueQuantity");
@@ -169,12 +175,8 @@ std::vector<Variant> variants() {
        "Bundle.entry[6].resource.method"},
       {"obs-6", [](auto& d) { set(d, "/entry/6/resource/dataAbsentReason", R"({"text":"x"})"); }, "FHIR_INVARIANT",
        "Bundle.entry[6].resource.dataAbsentReason"},
-      {"obs-6-component",
-       [](auto& d) {
-         set(d, "/entry/6/resource/component",
-             R"([{"code":{"text":"a"},"valueQuantity":{"value":1},"dataAbsentReason":{"text":"x"}}])");
-       },
-       "FHIR_INVARIANT", "Bundle.entry[6].resource.component[0].dataAbsentReason"},
+      {"obs-3", [](auto& d) { set(d, "/entry/6/resource/referenceRange/0", R"({"type":{"text":"normal"}})"); },
+       "FHIR_INVARIANT", "Bundle.entry[6].resource.referenceRange[0]"},
       {"extension-without-url", [](auto& d) { set(d, "/entry/0/resource/extension", R"([{"valueString":"x"}])"); },
        "FHIR_CARDINALITY", "Bundle.entry[0].resource.extension[0].url"},
       {"ext-1", [](auto& d) {
