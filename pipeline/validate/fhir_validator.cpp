@@ -627,7 +627,12 @@ bool FhirValidator::Walk::lexical(const Rules::Primitive& p, std::string_view s)
     case Lex::kBase64: return format::is_base64(s);
     case Lex::kUuid: return format::is_uuid(s);
     case Lex::kXhtml: return format::is_xhtml(s);
-    case Lex::kRegex: return std::regex_match(s.begin(), s.end(), rules_.regexes[p.regex]);
+    case Lex::kRegex:
+      try {  // std::regex may throw on pathological input; the contract is no throw per message
+        return std::regex_match(s.begin(), s.end(), rules_.regexes[p.regex]);
+      } catch (const std::regex_error&) {
+        return false;
+      }
     default: return true;
   }
 }
