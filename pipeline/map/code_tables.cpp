@@ -7,6 +7,10 @@
 
 namespace dxnorm::map {
 
+// yaml-cpp: a default-constructed Node is "defined" (a null); absent means
+// never assigned or an explicit null.
+inline bool present(const YAML::Node& n) { return n.IsDefined() && !n.IsNull(); }
+
 namespace {
 std::string lower(std::string_view s) {
   std::string r(s);
@@ -97,7 +101,7 @@ void CodeTables::load_file(const std::string& path, Diagnostics& diags) {
     } else if (k == "default") {
       read_entry(v, t->default_entry, path, diags);
     } else if (k == "entries") {
-      entries = v;
+      entries.reset(v);
     } else {
       diags.error(path, kv.first,
                   "unknown key '" + k +
@@ -108,8 +112,8 @@ void CodeTables::load_file(const std::string& path, Diagnostics& diags) {
   if (t->name.empty()) diags.error(path, root, "code table without 'table' name");
   if (t->unmapped == UnmappedPolicy::kDefault && t->default_entry.code.empty())
     diags.error(path, root, "unmapped: default needs a 'default' entry");
-  if (!entries || !entries.IsMap()) {
-    diags.error(path, entries ? entries : root, "code table needs 'entries' (a map of source code -> target)");
+  if (!present(entries) || !entries.IsMap()) {
+    diags.error(path, present(entries) ? entries : root, "code table needs 'entries' (a map of source code -> target)");
   } else {
     for (const auto& kv : entries) {
       std::string src = kv.first.as<std::string>();

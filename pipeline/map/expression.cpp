@@ -9,6 +9,7 @@
 #include "pipeline/map/datetime.h"
 #include "pipeline/parse/hl7v2/hl7v2_message.h"
 #include "pipeline/parse/hl7v2/message_structure.h"
+#include "pipeline/parse/hl7v2/hl7v2_value.h"
 
 namespace dxnorm::map {
 
@@ -17,7 +18,7 @@ namespace {
 enum Fn : int {
   kDate, kDateTime, kInstant, kTime, kDecimal, kInteger, kPositiveInt, kUpper, kLower, kTrim,
   kNhsNumber, kFirst, kLast, kCount, kExists, kEmpty, kJoin, kSplit, kSubstring, kReplace,
-  kStartsWith, kContains, kMap, kDisplay, kSystem, kLines, kFnCount
+  kStartsWith, kContains, kMap, kDisplay, kSystem, kLines, kWhereField, kRangeLow, kRangeHigh, kFnCount
 };
 
 struct FnSpec {
@@ -54,6 +55,9 @@ const FnSpec kFns[kFnCount] = {
     {"display", 2, 2, true, "x | display('table'): the translated display"},
     {"system", 2, 2, true, "x | system('table'): the target system of a translated code"},
     {"lines", 1, 1, false, "xs | lines: values joined with line breaks, empty lines kept"},
+    {"whereField", 3, 16, true, "xs | whereField(n, v1, v2...): keep values whose segment has field n (first component) equal to one of v1, v2..."},
+    {"rangeLow", 1, 1, true, "x | rangeLow: the low end of a reference range written '3.5-5.1' or '>3.5'"},
+    {"rangeHigh", 1, 1, true, "x | rangeHigh: the high end of a reference range written '3.5-5.1' or '<5.1'"},
 };
 
 // ---- lexer ----
@@ -826,8 +830,8 @@ std::size_t Expr::eval(const Scope& scope, EvalContext& ctx, const RuntimeEnv& e
               e = &t.default_entry;
               break;
             case UnmappedPolicy::kDrop:
-              location_of(v, ctx, ctx.location);
-              ctx.warn("CODE_UNMAPPED", ctx.location, "code not in table " + t.name + "; dropped");
+              // A lookup that finds nothing is the table's declared answer
+              // (e.g. an assigning authority with no known system).
               return false;
             case UnmappedPolicy::kError:
               location_of(v, ctx, ctx.location);
@@ -841,6 +845,59 @@ std::size_t Expr::eval(const Scope& scope, EvalContext& ctx, const RuntimeEnv& e
         return !v.text.empty();
       });
     }
+    case kWhereField: {
+      int field = 0;
+      for (char c : arg_text(1)) field = field * 10 + (c - '0');
+      // Accepted values (arguments 2..): evaluated once, held as views.
+      std::size_t vb = st.size();
+      for (std::size_t i = 2; i < args.size(); ++i) args[i]->eval(scope, ctx, env);
+      std::size_t ve = st.size();
+      const auto& m = *ctx.message;
+      const auto& d = m.delimiters();
+      std::size_t w = base;
+      for (std::size_t r = base; r < base + n; ++r) {
+        const Value& v = st[r];
+        if (!v.has_cursor || v.cursor.segment < 0 || field <= 0) continue;
+        const auto& seg = m.segments()[static_cast<std::size_t>(v.cursor.segment)];
+        ctx.reads.mark(v.cursor.segment, static_cast<unsigned>(field));
+        std::string_view f = hl7v2::component(hl7v2::repetition(m.field(seg, field), d, 1), d, 1);
+        bool keep = false;
+        for (std::size_t k = vb; k < ve; ++k)
+          if (st[k].text == f) keep = true;
+        if (keep) st[w++] = v;
+      }
+      st.resize(w);
+      return w - base;
+    }
+    case kRangeLow:
+    case kRangeHigh:
+      return transform([&](Value& v) {
+        std::string_view t = v.text;
+        while (!t.empty() && t.front() == ' ') t.remove_prefix(1);
+        while (!t.empty() && t.back() == ' ') t.remove_suffix(1);
+        std::string_view lo, hi;
+        if (!t.empty() && (t.front() == '<' || t.front() == '>')) {
+          bool less = t.front() == '<';
+          t.remove_prefix(1);
+          if (!t.empty() && t.front() == '=') t.remove_prefix(1);
+          (less ? hi : lo) = t;
+        } else {
+          // "a-b" (a may be negative: split at a '-' that follows a digit)
+          std::size_t dash = std::string_view::npos;
+          for (std::size_t i = 1; i < t.size(); ++i)
+            if (t[i] == '-' && (std::isdigit(static_cast<unsigned char>(t[i - 1])) || t[i - 1] == ' ')) {
+              dash = i;
+              break;
+            }
+          if (dash == std::string_view::npos) return false;
+          lo = t.substr(0, dash);
+          hi = t.substr(dash + 1);
+        }
+        std::string_view pick = fn == kRangeLow ? lo : hi;
+        if (!normalise_decimal(pick, ctx.convert)) return false;
+        v.text = ctx.arena.copy(ctx.convert);
+        return true;
+      });
     default:
       st.resize(base);
       return 0;

@@ -358,7 +358,13 @@ void MappingEngine::emit_into_array(const TemplateNode& node, const Scope& scope
       return;
     }
     rapidjson::Value out;
-    if (emit_body(node, s, out)) array.PushBack(out, alloc);
+    if (!emit_body(node, s, out)) return;
+    if (node.ref && out.IsObject() && out.HasMember("reference")) {
+      // Merged resources share an id: refer to each once.
+      for (const auto& x : array.GetArray())
+        if (x.IsObject() && x.HasMember("reference") && x["reference"] == out["reference"]) return;
+    }
+    array.PushBack(out, alloc);
   };
   if (node.each) {
     std::vector<Cursor> cs;
@@ -422,10 +428,22 @@ const MappingEngine::Instance* MappingEngine::resolve_ref(const RefSpec& ref, co
     return nullptr;
   }
   const hl7v2::Group* g = scope.cursor.group ? scope.cursor.group : &ctx_.message->root();
-  for (std::size_t idx : cands) {
-    const Instance& inst = instances_[idx];
-    if (inst.scope->cursor.group == g && scope.cursor.segment >= 0 && inst.scope->cursor.segment == scope.cursor.segment)
-      return &inst;
+  // When the scope stands in a group of the kind the target is made for
+  // (an OBSERVATION referring to `observation`), only that group's own
+  // instance will do: never borrow a sibling's.
+  const ResourceDef& def = mapping_->resources[static_cast<std::size_t>(ref.resource)];
+  if (!def.for_group.empty()) {
+    for (const hl7v2::Group* a = g; a; a = a->parent) {
+      if (a->name != def.for_group) continue;
+      for (std::size_t idx : cands) {
+        const Instance& inst = instances_[idx];
+        if (inst.scope->cursor.group != a) continue;
+        if (def.for_segment && a == g && scope.cursor.segment >= 0 && inst.scope->cursor.segment != scope.cursor.segment)
+          continue;
+        return &inst;
+      }
+      return nullptr;
+    }
   }
   for (const hl7v2::Group* a = g; a; a = a->parent)
     for (std::size_t idx : cands) {

@@ -18,6 +18,10 @@
 
 namespace dxnorm::map {
 
+// yaml-cpp: a default-constructed Node is "defined" (a null); absent means
+// never assigned or an explicit null.
+inline bool present(const YAML::Node& n) { return n.IsDefined() && !n.IsNull(); }
+
 namespace fs = std::filesystem;
 using fhir::ElementDef;
 using fhir::FhirSchema;
@@ -160,11 +164,11 @@ class Compiler {
         } else if (key == "$if") {
           node->cond = expr(file, v, strip_eq(v.as<std::string>()));
         } else if (key == "$value") {
-          value_node = v;
+          value_node.reset(v);
         } else if (key == "$use") {
-          use_node = v;
+          use_node.reset(v);
         } else if (key == "$switch") {
-          switch_node = v;
+          switch_node.reset(v);
         } else if (key == "$ref") {
           if (type != "Reference") {
             error(file, kv.first, "$ref makes a Reference, but this element is a " + type);
@@ -215,21 +219,21 @@ class Compiler {
         error(file, v, "'" + key + "' holds a single value in FHIR (max 1); a list was given");
       node->members.push_back(std::move(mem));
     }
-    if (use_node) {
+    if (present(use_node)) {
       const TemplateNode* frag = use_fragment(file, use_node, type, depth);
       if (frag) {
         if (frag->kind == TemplateNode::Kind::kObject && !primitive) node->merges.push_back(frag);
         else node->alias = frag;
       }
     }
-    if (value_node) {
+    if (present(value_node)) {
       if (!node->members.empty() || node->ref || node->translate) {
         error(file, value_node, "$value stands for the whole element; it cannot be combined with elements");
       }
       auto inner = compile(file, value_node, type, depth + 1);
       node->alias = own(std::move(inner));
     }
-    if (switch_node) {
+    if (present(switch_node)) {
       auto sw = compile_switch(file, switch_node, type, depth);
       if (primitive || node->members.empty()) {
         // The switch stands for the value.
@@ -303,12 +307,12 @@ class Compiler {
 
   std::unique_ptr<RefSpec> compile_ref(const std::string* file, const YAML::Node& v) {
     auto r = std::make_unique<RefSpec>();
-    YAML::Node name_node = v;
+    YAML::Node name_node(v);
     if (v.IsMap()) {
-      name_node = YAML::Node();
+      name_node.reset();
       for (const auto& kv : v) {
         std::string k = kv.first.as<std::string>();
-        if (k == "resource") name_node = kv.second;
+        if (k == "resource") name_node.reset(kv.second);
         else if (k == "where") r->where = expr(file, kv.second, strip_eq(kv.second.as<std::string>()));
         else if (k == "equals") r->equals = expr(file, kv.second, strip_eq(kv.second.as<std::string>()));
         else if (k == "all") r->all = kv.second.as<bool>();
@@ -317,7 +321,7 @@ class Compiler {
       if ((r->where == nullptr) != (r->equals == nullptr))
         error(file, v, "$ref needs both 'where' and 'equals', or neither");
     }
-    if (!name_node || !name_node.IsScalar()) {
+    if (!present(name_node) || !name_node.IsScalar()) {
       error(file, v, "$ref names a resource of this mapping");
       return r;
     }
@@ -335,15 +339,15 @@ class Compiler {
 
   std::unique_ptr<TranslateSpec> compile_translate(const std::string* file, const YAML::Node& v) {
     auto t = std::make_unique<TranslateSpec>();
-    YAML::Node table_node = v;
+    YAML::Node table_node(v);
     std::string code = ".1", display = ".2";
     std::string system, text;
     if (v.IsMap()) {
-      table_node = YAML::Node();
+      table_node.reset();
       for (const auto& kv : v) {
         std::string k = kv.first.as<std::string>();
         std::string val = kv.second.as<std::string>();
-        if (k == "table") table_node = kv.second;
+        if (k == "table") table_node.reset(kv.second);
         else if (k == "code") code = strip_eq(val);
         else if (k == "display") display = strip_eq(val);
         else if (k == "system") system = strip_eq(val);
@@ -351,7 +355,7 @@ class Compiler {
         else error(file, kv.first, "unknown key '" + k + "' in $translate (expected table, code, display, system, text)");
       }
     }
-    if (!table_node || !table_node.IsScalar()) {
+    if (!present(table_node) || !table_node.IsScalar()) {
       error(file, v, "$translate needs a code table name");
       return t;
     }
@@ -523,10 +527,10 @@ std::unique_ptr<CompiledMapping> load_mapping(const std::string& path, const Cod
     if (k == "mapping") m->name = v.as<std::string>();
     else if (k == "version") m->version = v.as<std::string>();
     else if (k == "description") {
-    } else if (k == "input") input = v;
+    } else if (k == "input") input.reset(v);
     else if (k == "source-zone") zone_name = v.as<std::string>();
-    else if (k == "meta-source") meta_source = v;
-    else if (k == "resources") resources = v;
+    else if (k == "meta-source") meta_source.reset(v);
+    else if (k == "resources") resources.reset(v);
     else if (k == "fragments") fragment_maps.emplace_back(v, file);
     else if (k == "include") {
       if (!v.IsSequence()) {
@@ -570,8 +574,8 @@ std::unique_ptr<CompiledMapping> load_mapping(const std::string& path, const Cod
     diags.error(path, root["source-zone"], e.what());
   }
   // Input.
-  if (!input || !input.IsMap()) {
-    diags.error(path, input ? input : root, "missing 'input' ({format: hl7v2, messages: [ORU^R01]})");
+  if (!present(input) || !input.IsMap()) {
+    diags.error(path, present(input) ? input : root, "missing 'input' ({format: hl7v2, messages: [ORU^R01]})");
   } else {
     for (const auto& kv : input) {
       std::string k = kv.first.as<std::string>();
@@ -624,7 +628,7 @@ std::unique_ptr<CompiledMapping> load_mapping(const std::string& path, const Cod
     for (const auto& kv : fm) {
       std::string name = kv.first.as<std::string>();
       FragmentSrc f;
-      f.decl = kv.second;
+      f.decl.reset(kv.second);
       f.file = ffile;
       if (!kv.second.IsMap()) {
         diags.error(*ffile, kv.second, "fragment '" + name + "' is a map {type, template}");
@@ -633,11 +637,11 @@ std::unique_ptr<CompiledMapping> load_mapping(const std::string& path, const Cod
       for (const auto& fk : kv.second) {
         std::string k = fk.first.as<std::string>();
         if (k == "type") f.type = fk.second.as<std::string>();
-        else if (k == "template") f.node = fk.second;
+        else if (k == "template") f.node.reset(fk.second);
         else if (k != "description")
           diags.error(*ffile, fk.first, "unknown key '" + k + "' in fragment (expected type, description, template)");
       }
-      if (f.type.empty() || !f.node) {
+      if (f.type.empty() || !present(f.node)) {
         diags.error(*ffile, kv.second, "fragment '" + name + "' needs 'type' and 'template'");
         continue;
       }
@@ -652,14 +656,14 @@ std::unique_ptr<CompiledMapping> load_mapping(const std::string& path, const Cod
       c.fragments.emplace(name, f);
     }
   }
-  if (meta_source) m->meta_source = c.expr(file, meta_source, Compiler::strip_eq(meta_source.as<std::string>()));
+  if (present(meta_source)) m->meta_source = c.expr(file, meta_source, Compiler::strip_eq(meta_source.as<std::string>()));
   // Resources: names first, so that $ref may point forward.
-  if (!resources || !resources.IsSequence()) {
-    diags.error(path, resources ? resources : root, "missing 'resources' (a list of resources to build)");
+  if (!present(resources) || !resources.IsSequence()) {
+    diags.error(path, present(resources) ? resources : root, "missing 'resources' (a list of resources to build)");
   } else {
     int i = 0;
     for (const auto& r : resources) {
-      if (r.IsMap() && r["name"]) {
+      if (r.IsMap() && present(r["name"])) {
         std::string name = r["name"].as<std::string>();
         if (c.resource_index.count(name)) diags.error(path, r["name"], "resource name '" + name + "' is used twice");
         c.resource_index[name] = i;
@@ -682,7 +686,13 @@ std::unique_ptr<CompiledMapping> load_mapping(const std::string& path, const Cod
         if (k == "name") def.name = v.as<std::string>();
         else if (k == "type") def.type = v.as<std::string>();
         else if (k == "description") {
-        } else if (k == "for") def.for_each = c.path(file, v, true);
+        } else if (k == "for") {
+          def.for_each = c.path(file, v, true);
+          if (def.for_each) {
+            def.for_segment = !def.for_each->segment.empty();
+            if (!def.for_each->groups.empty()) def.for_group = def.for_each->groups.back();
+          }
+        }
         else if (k == "when") def.when = c.expr(file, v, Compiler::strip_eq(v.as<std::string>()));
         else if (k == "id") {
           if (!v.IsSequence()) {
@@ -697,7 +707,7 @@ std::unique_ptr<CompiledMapping> load_mapping(const std::string& path, const Cod
           std::string p = v.as<std::string>();
           if (p == "merge") def.merge_duplicates = true;
           else if (p != "disambiguate") diags.error(path, v, "on-duplicate-id is merge or disambiguate");
-        } else if (k == "fields") fields = v;
+        } else if (k == "fields") fields.reset(v);
         else
           diags.error(path, kv.first,
                       "unknown key '" + k + "' in resource (expected name, type, description, for, when, id, on-duplicate-id, fields)");
@@ -713,7 +723,7 @@ std::unique_ptr<CompiledMapping> load_mapping(const std::string& path, const Cod
         continue;
       }
       if (def.id_keys.empty()) diags.error(path, r, "resource '" + def.name + "' needs 'id' keys (business identifiers)");
-      if (!fields) {
+      if (!present(fields)) {
         diags.error(path, r, "resource '" + def.name + "' needs 'fields'");
         continue;
       }

@@ -95,6 +95,8 @@ struct ResourceDef {
   std::string type;                   // "Observation"
   SourceLoc loc;
   std::unique_ptr<Hl7Path> for_each;  // null: one per message
+  std::string for_group;              // group kind of its instances ("OBSERVATION"); "" = message
+  bool for_segment = false;           // instances are segments (SPECIMEN.OBX)
   ExprPtr when;
   std::vector<ExprPtr> id_keys;
   bool merge_duplicates = false;      // on-duplicate-id: merge

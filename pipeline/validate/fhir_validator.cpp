@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "primitive_format.h"
+#include "pipeline/core/fhir_json.h"
 
 namespace dxnorm::validate {
 namespace {
@@ -616,6 +617,7 @@ void FhirValidator::Walk::item(const Value& v, const ElementDef& e, std::size_t 
 
 bool FhirValidator::Walk::lexical(const Rules::Primitive& p, std::string_view s) const {
   switch (p.lex) {
+    case Lex::kDecimal: return format::is_decimal(s);
     case Lex::kString: return format::is_string(s);
     case Lex::kCode: return format::is_code(s);
     case Lex::kId: return format::is_id(s);
@@ -644,6 +646,14 @@ void FhirValidator::Walk::primitive(const Value& v, const TypeDef& t, const Elem
       if (!v.IsBool()) error("FHIR_TYPE", "expected a JSON boolean (boolean)");
       return;
     case TypeDef::Json::kNumber: {
+      if (fhir::is_raw_number(v)) {
+        // A decimal kept as written by the map stage (see fhir_json.h).
+        if (p.lex == Lex::kDecimal && !lexical(p, fhir::raw_number_text(v)))
+          error("FHIR_FORMAT", "not a valid " + t.name);
+        else if (p.lex != Lex::kDecimal)
+          error("FHIR_TYPE", "expected a JSON integer (" + t.name + ")");
+        return;
+      }
       if (!v.IsNumber()) {
         error("FHIR_TYPE", "expected a JSON number (" + t.name + ")");
         return;

@@ -241,4 +241,31 @@ bool is_xhtml(std::string_view s) noexcept {
          (rest[4] == '>' || rest[4] == ' ' || rest[4] == '/' || rest[4] == '\n' || rest[4] == '\t' || rest[4] == '\r');
 }
 
+bool is_decimal(std::string_view s) noexcept {
+  std::size_t i = 0, n = s.size();
+  if (i < n && s[i] == '-') ++i;
+  if (i >= n) return false;
+  if (s[i] == '0') {
+    ++i;
+  } else if (s[i] >= '1' && s[i] <= '9') {
+    while (i < n && s[i] >= '0' && s[i] <= '9') ++i;
+  } else {
+    return false;
+  }
+  if (i < n && s[i] == '.') {
+    ++i;
+    std::size_t f = i;
+    while (i < n && s[i] >= '0' && s[i] <= '9') ++i;
+    if (i == f) return false;
+  }
+  if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < n && (s[i] == '+' || s[i] == '-')) ++i;
+    std::size_t e = i;
+    while (i < n && s[i] >= '0' && s[i] <= '9') ++i;
+    if (i == e) return false;
+  }
+  return i == n;
+}
+
 }  // namespace dxnorm::validate::format

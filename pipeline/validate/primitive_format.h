@@ -10,6 +10,7 @@
 
 namespace dxnorm::validate::format {
 
+bool is_decimal(std::string_view s) noexcept;    // -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
 bool is_date(std::string_view s) noexcept;       // YYYY, YYYY-MM, YYYY-MM-DD
 bool is_date_time(std::string_view s) noexcept;  // date, or date T time with zone
 bool is_instant(std::string_view s) noexcept;    // full date T time with zone

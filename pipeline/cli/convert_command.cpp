@@ -1,0 +1,176 @@
+// dxnorm convert: files of HL7 v2 messages -> FHIR R4 Bundles.
+#include <Poco/Util/Option.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "pipeline/cli/cli_common.h"
+#include "pipeline/core/fhir_json.h"
+#include "pipeline/publish/message_converter.h"
+
+namespace dxnorm::cli {
+
+namespace fs = std::filesystem;
+using Poco::Util::Option;
+
+namespace {
+
+const char* kUsage = "[--mapping NAME] [--mappings DIR] [--out DIR] [--format bundle|ndjson] INPUT...";
+
+Poco::Util::OptionSet convert_options() {
+  Poco::Util::OptionSet o;
+  o.addOption(Option("help", "h", "show this help"));
+  o.addOption(Option("mapping", "m", "use this mapping (by name, e.g. hl7v2-oru-r01, or a .yaml file) for every message instead of routing by MSH-9")
+                  .argument("NAME"));
+  o.addOption(Option("mappings", "M", "mappings directory (default: $DXNORM_MAPPINGS, ./mappings, or the shipped ones)")
+                  .argument("DIR"));
+  o.addOption(Option("out", "o", "write one file per message to DIR as <input name>.<n>.json (default: stdout)")
+                  .argument("DIR"));
+  o.addOption(Option("format", "f", "bundle (one transaction Bundle per message, default) or ndjson (one resource per line)")
+                  .argument("FORMAT"));
+  o.addOption(Option("pretty", "p", "indent the JSON"));
+  o.addOption(Option("no-validate", "", "skip FHIR validation (for debugging mappings only)"));
+  o.addOption(Option("unmapped-fields", "", "also report every non-empty field that no rule read (default: segments only)"));
+  o.addOption(Option("quiet", "q", "print errors only (no warnings or unmapped report)"));
+  return o;
+}
+
+void write_ndjson(const rapidjson::Value& bundle, std::ostream& os) {
+  if (!bundle.HasMember("entry")) return;
+  for (const auto& e : bundle["entry"].GetArray()) {
+    os << fhir::to_fhir_json(e["resource"]) << '\n';
+  }
+}
+
+}  // namespace
+
+int convert_main(const std::vector<std::string>& args) {
+  auto opts = convert_options();
+  ParsedArgs pa;
+  if (!parse_args(args, opts, pa, "convert", kUsage)) return 2;
+  if (pa.has("help")) {
+    print_help(opts, "convert", kUsage,
+               "Converts HL7 v2 messages (single messages, batch files FHS/BHS, MLLP-framed files; a directory means "
+               "every file below it) to FHIR R4. Each message is routed to a mapping by MSH-9 and the sending "
+               "application/facility, mapped, validated, and written as a transaction Bundle. Errors go to stderr "
+               "with the file, message number and location; the other messages are still converted.",
+               "Exit status: 0 all converted, 1 any message failed, 2 bad usage or mappings that do not load.\n"
+               "Examples:\n"
+               "  dxnorm convert tests/fixtures/hl7v2/oru_r01_cbc.hl7\n"
+               "  dxnorm convert --out out/ --format ndjson examples/\n"
+               "  dxnorm convert --mapping hl7v2-oru-r01 --pretty message.hl7\n");
+    return 0;
+  }
+  if (pa.positional.empty()) {
+    std::cerr << "dxnorm convert: no input files\nusage: dxnorm convert " << kUsage << "\n";
+    return 2;
+  }
+  std::string format = pa.get("format", "bundle");
+  if (format != "bundle" && format != "ndjson") {
+    std::cerr << "dxnorm convert: --format is bundle or ndjson\n";
+    return 2;
+  }
+  bool pretty = pa.has("pretty");
+  bool quiet = pa.has("quiet");
+  bool fields = pa.has("unmapped-fields");
+  std::string out_dir = pa.get("out");
+  if (!out_dir.empty()) fs::create_directories(out_dir);
+
+  std::shared_ptr<const map::MappingSet> set;
+  publish::ConverterOptions copts;
+  copts.validate = !pa.has("no-validate");
+  try {
+    map::Diagnostics warnings;
+    std::string mapping = pa.get("mapping");
+    std::string dir = pa.get("mappings", default_mappings_dir());
+    if (mapping.size() > 5 && mapping.ends_with(".yaml")) {
+      set = map::MappingSet::load_files({mapping}, dir + "/codes", map::LoaderOptions{}, &warnings);
+      copts.forced_mapping = set->mappings().front()->name;
+    } else {
+      set = map::MappingSet::load(dir, map::LoaderOptions{}, &warnings);
+      copts.forced_mapping = mapping;
+    }
+    if (!quiet)
+      for (const auto& w : warnings.items()) std::cerr << w.to_string() << '\n';
+  } catch (const map::LoadFailure& e) {
+    std::cerr << e.what() << "dxnorm convert: mappings failed to load (" << e.diagnostics.items().size()
+              << " problem(s))\n";
+    return 2;
+  }
+  validate::FhirValidator validator;
+  publish::MessageConverter converter(set, validator, copts);
+  map::Output out;
+  publish::MessageInfo info;
+
+  std::string error;
+  auto files = expand_inputs(pa.positional, error);
+  if (!error.empty()) {
+    std::cerr << "dxnorm convert: " << error << "\n";
+    return 2;
+  }
+  std::size_t ok = 0, failed = 0;
+  for (const auto& file : files) {
+    std::string data;
+    if (!read_file(file, data)) {
+      std::cerr << file << ": error: cannot read\n";
+      ++failed;
+      continue;
+    }
+    auto split = hl7v2::split_messages(data);
+    if (!split.ok()) {
+      std::cerr << file << ": error: " << split.error().to_string() << '\n';
+      ++failed;
+      continue;
+    }
+    if (!quiet)
+      for (const auto& i : split->issues)
+        std::cerr << file << ": " << to_string(i.severity) << ": " << i.code << " at " << i.location << ": "
+                  << i.message << '\n';
+    std::size_t n = 0;
+    for (std::string_view msg : split->messages) {
+      ++n;
+      Status st = converter.convert(msg, out, info);
+      std::string where = file + "#" + std::to_string(n) +
+                          (info.control_id.empty() ? "" : " (control id " + info.control_id + ")");
+      if (!st.ok()) {
+        ++failed;
+        std::cerr << where << ": error: " << st.error().to_string() << '\n';
+        continue;
+      }
+      ++ok;
+      if (!quiet) {
+        std::string unmapped_segments, unmapped_fields;
+        for (const auto& i : out.issues) {
+          if (i.code == "UNMAPPED_SEGMENT") {
+            unmapped_segments += (unmapped_segments.empty() ? "" : ", ") + i.location;
+          } else if (i.code == "UNMAPPED_FIELD") {
+            unmapped_fields += (unmapped_fields.empty() ? "" : ", ") + i.location;
+          } else {
+            std::cerr << where << ": " << to_string(i.severity) << ": " << i.code
+                      << (i.location.empty() ? "" : " at " + i.location) << ": " << i.message << '\n';
+          }
+        }
+        if (!unmapped_segments.empty())
+          std::cerr << where << ": info: segments no rule read: " << unmapped_segments << '\n';
+        if (fields && !unmapped_fields.empty())
+          std::cerr << where << ": info: fields no rule read: " << unmapped_fields << '\n';
+      }
+      std::ostream* os = &std::cout;
+      std::ofstream f;
+      if (!out_dir.empty()) {
+        std::string name = fs::path(file).filename().string() + "." + std::to_string(n) +
+                           (format == "ndjson" ? ".ndjson" : ".json");
+        f.open(fs::path(out_dir) / name, std::ios::binary);
+        os = &f;
+      }
+      if (format == "bundle") *os << fhir::to_fhir_json(out.bundle, pretty) << '\n';
+      else write_ndjson(out.bundle, *os);
+    }
+  }
+  if (!quiet || failed)
+    std::cerr << "dxnorm convert: " << ok << " message(s) converted, " << failed << " failed\n";
+  return failed ? 1 : 0;
+}
+
+}  // namespace dxnorm::cli

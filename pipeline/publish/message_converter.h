@@ -1,0 +1,60 @@
+// MessageConverter: one raw HL7 v2 message -> a validated FHIR Bundle, or an
+// Error that says which stage failed and where. The chain every entry point
+// shares (convert, run, replay, test): parse -> route -> map -> validate.
+//
+// Contract: one converter per thread (it owns the parser output, engine and
+// scratch); the MappingSet and validator are shared and immutable. Never
+// throws on the per-message path.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "pipeline/core/issue.h"
+#include "pipeline/core/status.h"
+#include "pipeline/map/mapping_engine.h"
+#include "pipeline/map/mapping_set.h"
+#include "pipeline/parse/hl7v2/hl7v2_message.h"
+#include "pipeline/parse/hl7v2/hl7v2_parser.h"
+#include "pipeline/validate/fhir_validator.h"
+
+namespace dxnorm::publish {
+
+struct ConverterOptions {
+  std::string forced_mapping;     // use this mapping for every message (convert --mapping)
+  bool validate = true;
+  bool report_unmapped = true;
+};
+
+// What is known about a message whatever happened to it (for headers, logs).
+struct MessageInfo {
+  std::string control_id;         // MSH-10
+  std::string message_type;       // "ORU^R01"
+  std::string sending_application, sending_facility;
+  const map::CompiledMapping* mapping = nullptr;
+};
+
+class MessageConverter {
+ public:
+  MessageConverter(std::shared_ptr<const map::MappingSet> mappings, const validate::FhirValidator& validator,
+                   ConverterOptions options = {});
+
+  // `text` is one message (see hl7v2::split_messages). On success `out`
+  // holds the Bundle and every issue (parser, mapping, unmapped).
+  Status convert(std::string_view text, map::Output& out, MessageInfo& info);
+
+  const map::MappingSet& mappings() const noexcept { return *mappings_; }
+  // Swap in a new set (hot reload); takes effect at the next message.
+  void set_mappings(std::shared_ptr<const map::MappingSet> m) { mappings_ = std::move(m); }
+
+ private:
+  std::shared_ptr<const map::MappingSet> mappings_;
+  const validate::FhirValidator& validator_;
+  ConverterOptions options_;
+  hl7v2::Hl7v2Parser parser_;
+  hl7v2::Message message_;
+  map::MappingEngine engine_;
+};
+
+}  // namespace dxnorm::publish
