@@ -132,9 +132,10 @@ class Message {
   std::vector<Segment> segments_;
   // [begin, end) offsets into text_ of every field of every segment.
   std::vector<std::pair<std::uint32_t, std::uint32_t>> field_spans_;
-  // Group storage: deque-like stable storage; groups_[0] is the root.
-  // Children hold pointers into this vector, so it is reserved before filling
-  // and never reallocated during one parse (the parser guarantees it).
+  // Group storage; groups_[0] is the root. Children hold pointers into this
+  // vector, so it is sized before matching and never reallocated while a
+  // tree is being built: if the pool turns out too small, the parser grows
+  // it and rebuilds the whole tree (hl7v2_parser.cpp, Hl7v2Parser::parse).
   // groups_ is a pool: groups_[0, groups_used_) belong to the current message;
   // the rest are spare objects whose children vectors keep their capacity.
   std::vector<Group> groups_;
