@@ -797,6 +797,7 @@ std::size_t Expr::eval(const Scope& scope, EvalContext& ctx, const RuntimeEnv& e
       std::string from(arg_text(1)), to(arg_text(2));
       if (from.empty()) return n;
       return transform([&](Value& v) {
+        if (v.text.find(from) == std::string_view::npos) return true;  // common case: nothing to replace
         std::string s(v.text);
         for (std::size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size()))
           s.replace(p, from.size(), to);

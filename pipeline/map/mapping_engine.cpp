@@ -211,11 +211,12 @@ bool MappingEngine::emit_primitive(const TemplateNode& node, std::string_view te
     case PrimKind::kDecimal: {
       std::string& s = ctx_.convert;
       if (!normalise_decimal(text, s)) return bad("decimal");
-      std::string tagged;
-      tagged.reserve(s.size() + 1);
-      tagged.push_back(fhir::kRawNumberTag);
-      tagged += s;
-      out.SetString(tagged.data(), static_cast<rapidjson::SizeType>(tagged.size()), alloc);
+      char* p = static_cast<char*>(alloc.Malloc(s.size() + 2));
+      p[0] = fhir::kRawNumberTag;
+      std::memcpy(p + 1, s.data(), s.size());
+      p[s.size() + 1] = '\0';
+      // The pool owns the bytes; the value only refers to them.
+      out.SetString(rapidjson::StringRef(p, static_cast<rapidjson::SizeType>(s.size() + 1)));
       return true;
     }
     case PrimKind::kInteger: {
@@ -245,7 +246,10 @@ bool MappingEngine::emit_primitive(const TemplateNode& node, std::string_view te
     case PrimKind::kString: {
       bool blank = true;
       for (char c : text)
-        if (!std::isspace(static_cast<unsigned char>(c))) blank = false;
+        if (c != ' ' && c != '\t' && c != '\r' && c != '\n') {
+          blank = false;
+          break;
+        }
       if (blank) return false;
       out = str(text);
       return true;
@@ -266,10 +270,10 @@ void MappingEngine::emit_member_value(const TemplateNode& node, const Scope& sco
                                       bool& produced) {
   produced = false;
   if (node.each) {
-    std::vector<Cursor> cs;
-    iterate_hl7_path(*node.each, scope, ctx_, cs);
+    CursorList cs(*this);
+    iterate_hl7_path(*node.each, scope, ctx_, cs.v);
     std::uint32_t i = 0;
-    for (const Cursor& c : cs) {
+    for (const Cursor& c : cs.v) {
       const Scope* s = new_scope(c, &scope, ++i);
       if (emit_value(node, *s, out)) {
         produced = true;
@@ -367,10 +371,10 @@ void MappingEngine::emit_into_array(const TemplateNode& node, const Scope& scope
     array.PushBack(out, alloc);
   };
   if (node.each) {
-    std::vector<Cursor> cs;
-    iterate_hl7_path(*node.each, scope, ctx_, cs);
+    CursorList cs(*this);
+    iterate_hl7_path(*node.each, scope, ctx_, cs.v);
     std::uint32_t i = 0;
-    for (const Cursor& c : cs) one(*new_scope(c, &scope, ++i));
+    for (const Cursor& c : cs.v) one(*new_scope(c, &scope, ++i));
   } else {
     one(scope);
   }

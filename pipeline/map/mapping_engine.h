@@ -9,6 +9,7 @@
 
 #include <rapidjson/document.h>
 
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -83,6 +84,22 @@ class MappingEngine {
   void report_unmapped();
 
   rapidjson::Value str(std::string_view s);
+
+  // Cursor vectors for nested $each, reused across messages (no malloc in steady state).
+  std::deque<std::vector<Cursor>> cursor_pool_;  // deque: references stay valid as it grows
+  std::size_t cursor_depth_ = 0;
+  struct CursorList {
+    explicit CursorList(MappingEngine& e) : engine(e), v(acquire(e)) {}
+    ~CursorList() { --engine.cursor_depth_; }
+    static std::vector<Cursor>& acquire(MappingEngine& e) {
+      if (e.cursor_depth_ == e.cursor_pool_.size()) e.cursor_pool_.emplace_back();
+      auto& v = e.cursor_pool_[e.cursor_depth_++];
+      v.clear();
+      return v;
+    }
+    MappingEngine& engine;
+    std::vector<Cursor>& v;
+  };
 
   EvalContext ctx_;
   RuntimeEnv env_;

@@ -1,0 +1,127 @@
+// Stage-by-stage cost of one HL7 v2 message on one core:
+//   bench/data/oru_r01_cmp_14obx.hl7 (a 14-result chemistry panel, 3.9 KB;
+//   copied from the shared corpus's bench message).
+// Run: build/bench/bench_convert [--benchmark_filter=...]
+// Reports messages/s as items_per_second.
+#include <benchmark/benchmark.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "pipeline/core/fhir_json.h"
+#include "pipeline/map/mapping_engine.h"
+#include "pipeline/map/mapping_set.h"
+#include "pipeline/parse/hl7v2/hl7v2_parser.h"
+#include "pipeline/publish/message_converter.h"
+#include "pipeline/validate/fhir_validator.h"
+
+namespace {
+
+std::string load_message() {
+  std::ifstream in(std::string(DXNORM_SOURCE_DIR) + "/bench/data/oru_r01_cmp_14obx.hl7", std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+struct Fixture {
+  std::string text = load_message();
+  std::shared_ptr<const dxnorm::map::MappingSet> set =
+      dxnorm::map::MappingSet::load(std::string(DXNORM_SOURCE_DIR) + "/mappings", {});
+  const dxnorm::map::CompiledMapping* mapping = set->find("hl7v2-oru-r01");
+  dxnorm::validate::FhirValidator validator;
+};
+
+Fixture& fx() {
+  static Fixture f;
+  return f;
+}
+
+void BM_Parse(benchmark::State& state) {
+  auto& f = fx();
+  dxnorm::hl7v2::Hl7v2Parser parser;
+  dxnorm::hl7v2::Message m;
+  for (auto _ : state) {
+    auto st = parser.parse(f.text, m);
+    benchmark::DoNotOptimize(st.ok());
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Parse);
+
+void BM_Map(benchmark::State& state) {
+  auto& f = fx();
+  dxnorm::hl7v2::Hl7v2Parser parser;
+  dxnorm::hl7v2::Message m;
+  (void)parser.parse(f.text, m);
+  dxnorm::map::MappingEngine engine;
+  dxnorm::map::Output out;
+  dxnorm::map::ConvertOptions opts;
+  opts.report_unmapped = false;
+  for (auto _ : state) {
+    auto st = engine.convert(*f.mapping, m, out, opts);
+    benchmark::DoNotOptimize(st.ok());
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Map);
+
+void BM_Validate(benchmark::State& state) {
+  auto& f = fx();
+  dxnorm::hl7v2::Hl7v2Parser parser;
+  dxnorm::hl7v2::Message m;
+  (void)parser.parse(f.text, m);
+  dxnorm::map::MappingEngine engine;
+  dxnorm::map::Output out;
+  (void)engine.convert(*f.mapping, m, out);
+  for (auto _ : state) {
+    dxnorm::Issues issues;
+    auto st = f.validator.validate_bundle(out.bundle, issues);
+    benchmark::DoNotOptimize(st.ok());
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Validate);
+
+void BM_Serialize(benchmark::State& state) {
+  auto& f = fx();
+  dxnorm::hl7v2::Hl7v2Parser parser;
+  dxnorm::hl7v2::Message m;
+  (void)parser.parse(f.text, m);
+  dxnorm::map::MappingEngine engine;
+  dxnorm::map::Output out;
+  (void)engine.convert(*f.mapping, m, out);
+  rapidjson::StringBuffer sb;
+  for (auto _ : state) {
+    sb.Clear();
+    dxnorm::fhir::write_fhir_json(out.bundle, sb);
+    benchmark::DoNotOptimize(sb.GetSize());
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.counters["bundle_bytes"] = static_cast<double>(sb.GetSize());
+}
+BENCHMARK(BM_Serialize);
+
+// Everything a message costs in `run` before Kafka: parse, route, map,
+// validate, serialise the Bundle.
+void BM_EndToEnd(benchmark::State& state) {
+  auto& f = fx();
+  dxnorm::publish::ConverterOptions copts;
+  copts.report_unmapped = false;
+  dxnorm::publish::MessageConverter conv(f.set, f.validator, copts);
+  dxnorm::map::Output out;
+  dxnorm::publish::MessageInfo info;
+  rapidjson::StringBuffer sb;
+  for (auto _ : state) {
+    auto st = conv.convert(f.text, out, info);
+    sb.Clear();
+    dxnorm::fhir::write_fhir_json(out.bundle, sb);
+    benchmark::DoNotOptimize(st.ok());
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_EndToEnd);
+
+}  // namespace
+
+BENCHMARK_MAIN();
