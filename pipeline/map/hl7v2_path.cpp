@@ -187,13 +187,15 @@ std::string_view seg_name(const EvalContext& ctx, std::int32_t s) {
   return msg(ctx).segments()[static_cast<std::size_t>(s)].name;
 }
 
-// Depth-first search of a group's subtree for segments with `name`.
+// Depth-first search of a group's subtree for segments with `name`, skipping
+// the child group `skip` (already searched by the caller).
 // Calls `fn(index)` for each match in message order; stops when fn returns false.
 template <class Fn>
-bool for_each_segment_in(const EvalContext& ctx, const Group& g, std::string_view name, Fn&& fn) {
+bool for_each_segment_in(const EvalContext& ctx, const Group& g, std::string_view name, Fn&& fn,
+                         const Group* skip = nullptr) {
   for (const GroupNode& n : g.children) {
     if (n.group) {
-      if (!for_each_segment_in(ctx, *n.group, name, fn)) return false;
+      if (n.group != skip && !for_each_segment_in(ctx, *n.group, name, fn)) return false;
     } else if (n.segment >= 0 && seg_name(ctx, n.segment) == name) {
       if (!fn(n.segment)) return false;
     }
@@ -238,21 +240,34 @@ void resolve_segments(const Hl7Path& p, const Scope& scope, EvalContext& ctx, bo
     return;
   }
   bool want_all = all || p.seg_all || p.seg_occurrence > 0;
-  for (const Group* a = g; a; a = a->parent) {
+  if (p.groups.empty()) {
+    // Nearest: the scope group's subtree, then each ancestor's (without
+    // searching the subtree we came from again).
+    const Group* from = nullptr;
+    for (const Group* a = g; a; from = a, a = a->parent) {
+      for_each_segment_in(
+          ctx, *a, p.segment,
+          [&](std::int32_t s) {
+            out.push_back(s);
+            return want_all;
+          },
+          from);
+      if (!out.empty()) break;
+    }
+  } else {
     std::vector<const Group*> roots;
-    if (p.groups.empty()) {
-      roots.push_back(a);
-    } else {
+    for (const Group* a = g; a; a = a->parent) {
+      roots.clear();
       match_groups(ctx, *a, p.groups, 0, roots);
+      for (const Group* r : roots) {
+        for_each_segment_in(ctx, *r, p.segment, [&](std::int32_t s) {
+          out.push_back(s);
+          return want_all;
+        });
+        if (!out.empty() && !want_all) break;
+      }
+      if (!out.empty()) break;
     }
-    for (const Group* r : roots) {
-      for_each_segment_in(ctx, *r, p.segment, [&](std::int32_t s) {
-        out.push_back(s);
-        return want_all;
-      });
-      if (!out.empty() && !want_all) break;
-    }
-    if (!out.empty()) break;
   }
   if (p.seg_occurrence > 0) {
     if (static_cast<std::size_t>(p.seg_occurrence) <= out.size()) {

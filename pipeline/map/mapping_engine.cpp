@@ -132,6 +132,9 @@ Status MappingEngine::convert(const CompiledMapping& mapping, const hl7v2::Messa
     out.bundle.AddMember("id", str(bid), alloc);
   }
   out.bundle.AddMember("type", "transaction", alloc);
+  // meta.source names the sending system: evaluated once, in message scope.
+  std::string_view meta_source;
+  if (mapping.meta_source) meta_source = mapping.meta_source->eval_text(*root, ctx_, env_);
   rapidjson::Value entries(rapidjson::kArrayType);
   for (const Instance& inst : instances_) {
     if (inst.skipped) continue;
@@ -139,13 +142,10 @@ Status MappingEngine::convert(const CompiledMapping& mapping, const hl7v2::Messa
     rapidjson::Value res(rapidjson::kObjectType);
     res.AddMember("resourceType", str(def.type), alloc);
     res.AddMember("id", str(inst.id), alloc);
-    if (mapping.meta_source) {
-      std::string_view src = mapping.meta_source->eval_text(*inst.scope, ctx_, env_);
-      if (!src.empty()) {
-        rapidjson::Value meta(rapidjson::kObjectType);
-        meta.AddMember("source", str(src), alloc);
-        res.AddMember("meta", meta, alloc);
-      }
+    if (!meta_source.empty()) {
+      rapidjson::Value meta(rapidjson::kObjectType);
+      meta.AddMember("source", str(meta_source), alloc);
+      res.AddMember("meta", meta, alloc);
     }
     emit_object_members(*def.body, *inst.scope, res);
     if (ctx_.failed) break;
