@@ -38,12 +38,18 @@ inline std::string unique_name(const std::string& prefix) {
   return prefix + "-" + std::to_string(++counter);
 }
 
+// The mock coordinator waits session.timeout.ms - 1 s for members to (re)join
+// after a member joins or leaves, so a shorter session keeps restarts and
+// rebalances quick. Not below ~3.5 s: the mock's first join waits 3 s, and a
+// member whose session expires meanwhile is dropped (its join never answered).
 inline KafkaSourceOptions source_options(const EmbeddedBroker& broker, const std::string& group,
                                          std::vector<std::string> topics) {
   KafkaSourceOptions o;
   o.properties = {
       {"bootstrap.servers", broker.bootstraps()},
       {"group.id", group},
+      {"session.timeout.ms", "3500"},
+      {"heartbeat.interval.ms", "500"},
       {"auto.commit.interval.ms", "200"},
       {"topic.metadata.refresh.interval.ms", "1000"},
   };
