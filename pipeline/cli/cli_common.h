@@ -38,5 +38,8 @@ std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs, s
 bool read_file(const std::string& path, std::string& out);
 
 int convert_main(const std::vector<std::string>& args);
+int run_main(const std::vector<std::string>& args);
+int broker_main(const std::vector<std::string>& args);
+int publish_main(const std::vector<std::string>& args);
 
 }  // namespace dxnorm::cli

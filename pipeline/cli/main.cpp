@@ -11,7 +11,10 @@ void usage(std::ostream& os) {
   os << "dxnorm " DXNORM_VERSION " - diagnostics messages (HL7 v2, NHS003 EDIFACT, DICOM JSON) to FHIR R4\n\n"
         "usage: dxnorm <command> [options] [args]\n\n"
         "commands:\n"
+        "  run       run the pipeline: Kafka in, FHIR out (embedded broker by default)\n"
         "  convert   convert message files to FHIR Bundles (stdout or --out DIR)\n"
+        "  publish   put raw messages on a Kafka topic, one record per message\n"
+        "  broker    run the embedded Kafka broker standalone\n"
         "\n"
         "Run 'dxnorm <command> --help' for the options of a command.\n";
 }
@@ -32,6 +35,9 @@ int main(int argc, char** argv) {
   args.erase(args.begin());
   try {
     if (cmd == "convert") return dxnorm::cli::convert_main(args);
+    if (cmd == "run") return dxnorm::cli::run_main(args);
+    if (cmd == "publish") return dxnorm::cli::publish_main(args);
+    if (cmd == "broker") return dxnorm::cli::broker_main(args);
   } catch (const std::exception& e) {
     std::cerr << "dxnorm " << cmd << ": " << e.what() << '\n';
     return 2;

@@ -1,0 +1,57 @@
+// The configuration of `dxnorm run` (config/dxnorm.yaml), as a typed spec:
+// unknown keys are errors, every problem is reported at once with
+// file:line:column, cross-field rules are checked (a dead-letter topic that is
+// also an input, an unknown format...). Start-up only: load() throws
+// map::LoadFailure.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "pipeline/map/diagnostics.h"
+
+namespace dxnorm::runtime {
+
+struct InputTopic {
+  std::string topic;
+  std::string format = "hl7v2";   // hl7v2 (dicom-json, edifact: later issues)
+  std::string mapping;            // optional default mapping name
+  int line = 0, column = 0;       // where it was declared (for later checks)
+};
+
+struct RunConfig {
+  std::string file;               // where it was loaded from
+  // librdkafka properties shared by consumers and producers; no
+  // bootstrap.servers means: start the embedded broker.
+  std::map<std::string, std::string> kafka;
+  std::map<std::string, std::string> consumer;  // consumer-only overrides (group.id ...)
+  std::map<std::string, std::string> producer;  // producer-only overrides
+  std::vector<InputTopic> inputs;
+  std::string bundle_topic = "fhir.bundle";
+  std::string resource_topic_prefix = "fhir.";  // fhir.Patient, fhir.Observation...
+  bool per_resource_topics = true;
+  std::string dead_letter_topic = "dxnorm.dead-letter";
+  std::vector<std::string> resource_types = {"Patient", "DiagnosticReport", "Observation", "Specimen",
+                                             "ServiceRequest", "Practitioner", "Organization"};
+  std::string mappings_dir;       // resolved relative to the config file
+  std::string source_zone = "Europe/London";
+  int workers = 2;
+  std::size_t queue_per_worker = 512;
+  std::string http_address = "127.0.0.1";
+  int http_port = 8080;           // 0: choose a free port
+  std::string log_level = "info";
+  // Embedded broker (used only without kafka.bootstrap.servers).
+  int embedded_brokers = 1;
+  int embedded_partitions = 6;
+  std::string bootstrap_file = "dxnorm-bootstrap.txt";
+
+  bool embedded() const { return kafka.find("bootstrap.servers") == kafka.end(); }
+  std::string resource_topic(const std::string& type) const { return resource_topic_prefix + type; }
+  // Every topic dxnorm reads or writes (for the embedded broker).
+  std::vector<std::string> all_topics() const;
+
+  static RunConfig load(const std::string& path);
+};
+
+}  // namespace dxnorm::runtime
