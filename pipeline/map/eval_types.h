@@ -84,7 +84,37 @@ class ReadTracker {
 
 class MappingEngine;
 
+// Results of whole expressions already evaluated in this message, by
+// (expression, cursor). Mappings read the same field in the same scope many
+// times (a unit system tested for value, low and high...): this makes the
+// repeats cost a lookup. Entries are invalidated by bumping `generation`
+// per message; texts point into the input or the arena, both alive for the
+// message.
+struct MemoEntry {
+  const void* expr = nullptr;
+  Cursor cursor;
+  std::uint32_t generation = 0;
+  bool truth = false;
+  Value first;
+};
+
 struct EvalContext {
+  static constexpr std::size_t kMemoSize = 1024;
+  std::vector<MemoEntry> memo = std::vector<MemoEntry>(kMemoSize);
+  std::uint32_t generation = 1;
+  MemoEntry* memo_slot(const void* expr, const Cursor& c) noexcept {
+    std::size_t h = reinterpret_cast<std::uintptr_t>(expr) * 0x9E3779B97F4A7C15ull;
+    h ^= reinterpret_cast<std::uintptr_t>(c.group) + 0x7f4a7c15u + (h << 6) + (h >> 2);
+    h ^= static_cast<std::size_t>(c.segment) * 0x85ebca6bu + (static_cast<std::size_t>(c.field) << 16) +
+         (static_cast<std::size_t>(c.rep) << 24) + (static_cast<std::size_t>(c.comp) << 40) +
+         (static_cast<std::size_t>(c.sub) << 52);
+    return &memo[(h ^ (h >> 29)) & (kMemoSize - 1)];
+  }
+  static bool same(const Cursor& a, const Cursor& b) noexcept {
+    return a.group == b.group && a.segment == b.segment && a.field == b.field && a.rep == b.rep &&
+           a.comp == b.comp && a.sub == b.sub;
+  }
+
   const hl7v2::Message* message = nullptr;
   Arena arena;
   std::vector<Value> stack;  // expression results (see Expr::eval)

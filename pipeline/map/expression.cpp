@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <cstring>
 
 #include "pipeline/core/nhs_number.h"
@@ -512,11 +513,37 @@ const std::vector<std::string>& function_names() {
 ExprPtr compile_expression(std::string_view text, const CompileEnv& env, std::string& error, int& column) {
   Parser p(text, env);
   ExprPtr e = p.parse(error, column);
-  if (e) e->text = std::string(text);
+  if (e) {
+    e->text = std::string(text);
+    std::string_view t = text;
+    while (!t.empty() && t.front() == ' ') t.remove_prefix(1);
+    while (!t.empty() && t.back() == ' ') t.remove_suffix(1);
+    e->memo_id = std::hash<std::string_view>{}(t) | 1;
+  }
   return e;
 }
 
 std::string_view Expr::eval_text(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env, Value* first) const {
+  if (kind == Kind::kLiteral) return literal;
+  if (memo_id == 0) {
+    std::size_t base = ctx.stack.size();
+    std::size_t n = eval(scope, ctx, env);
+    std::string_view r;
+    for (std::size_t i = 0; i < n; ++i)
+      if (!ctx.stack[base + i].text.empty()) {
+        r = ctx.stack[base + i].text;
+        if (first) *first = ctx.stack[base + i];
+        break;
+      }
+    ctx.stack.resize(base);
+    return r;
+  }
+  const void* key = reinterpret_cast<const void*>(memo_id);
+  MemoEntry* m = ctx.memo_slot(key, scope.cursor);
+  if (m->generation == ctx.generation && m->expr == key && EvalContext::same(m->cursor, scope.cursor)) {
+    if (first && !m->first.text.empty()) *first = m->first;
+    return m->first.text;
+  }
   std::size_t base = ctx.stack.size();
   std::size_t n = eval(scope, ctx, env);
   std::string_view r;
@@ -526,16 +553,22 @@ std::string_view Expr::eval_text(const Scope& scope, EvalContext& ctx, const Run
       if (first) *first = ctx.stack[base + i];
       break;
     }
+  m->expr = key;
+  m->cursor = scope.cursor;
+  m->generation = ctx.generation;
+  m->first = Value{};
+  if (!r.empty()) {
+    for (std::size_t i = 0; i < n; ++i)
+      if (ctx.stack[base + i].text.data() == r.data()) m->first = ctx.stack[base + i];
+  }
+  m->truth = !r.empty();
   ctx.stack.resize(base);
   return r;
 }
 
 bool Expr::eval_bool(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) const {
-  std::size_t base = ctx.stack.size();
-  std::size_t n = eval(scope, ctx, env);
-  bool r = truthy(ctx.stack, base, n);
-  ctx.stack.resize(base);
-  return r;
+  // Truth is "has a non-empty value", which eval_text's memo records too.
+  return !eval_text(scope, ctx, env).empty();
 }
 
 std::size_t Expr::eval(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) const {

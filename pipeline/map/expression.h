@@ -56,7 +56,10 @@ struct Expr {
   int fn = -1;                 // function id for kCall
   const CodeTable* table = nullptr;
   std::vector<std::unique_ptr<Expr>> args;
-  std::string text;            // source text of this (sub)expression
+  std::string text;            // source text (set on whole expressions only)
+  // Identity for the per-message memo: the same text means the same value in
+  // the same scope, wherever it is written. 0 for sub-expressions (no memo).
+  std::size_t memo_id = 0;
 
   // Pushes results on ctx.stack; returns how many were pushed.
   std::size_t eval(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) const;

@@ -255,7 +255,7 @@ void resolve_segments(const Hl7Path& p, const Scope& scope, EvalContext& ctx, bo
       if (!out.empty()) break;
     }
   } else {
-    std::vector<const Group*> roots;
+    thread_local std::vector<const Group*> roots;  // not re-entered: no eval inside
     for (const Group* a = g; a; a = a->parent) {
       roots.clear();
       match_groups(ctx, *a, p.groups, 0, roots);
@@ -438,8 +438,10 @@ void iterate_hl7_path(const Hl7Path& p, const Scope& scope, EvalContext& ctx, st
     ctx.stack.resize(base);
     return;
   }
-  // Group levels first: direct children at each level.
-  std::vector<const Group*> groups;
+  // Group levels first: direct children at each level. Not re-entered
+  // (nothing below calls iterate), so one buffer per thread will do.
+  thread_local std::vector<const Group*> groups;
+  groups.clear();
   if (p.groups.empty()) {
     groups.push_back(g);
   } else {

@@ -60,6 +60,10 @@ Status MappingEngine::convert(const CompiledMapping& mapping, const hl7v2::Messa
   ctx_.stack.clear();
   ctx_.issues = &out.issues;
   ctx_.failed = false;
+  if (++ctx_.generation == 0) {  // wrapped: forget everything
+    for (auto& m : ctx_.memo) m.generation = 0;
+    ctx_.generation = 1;
+  }
   ctx_.reads.reset(message.segments().size());
   env_.zone = mapping.zone;
   scope_used_ = 0;
