@@ -29,6 +29,8 @@ Poco::Util::OptionSet convert_options() {
                   .argument("DIR"));
   o.addOption(Option("format", "f", "bundle (one transaction Bundle per message, default) or ndjson (one resource per line)")
                   .argument("FORMAT"));
+  o.addOption(Option("input-format", "i", "input format of every file (hl7v2, ...); default: guessed from each file's content")
+                  .argument("FORMAT"));
   o.addOption(Option("pretty", "p", "indent the JSON"));
   o.addOption(Option("no-validate", "", "skip FHIR validation (for debugging mappings only)"));
   o.addOption(Option("unmapped-fields", "", "also report every non-empty field that no rule read (default: segments only)"));
@@ -117,7 +119,15 @@ int convert_main(const std::vector<std::string>& args) {
       ++failed;
       continue;
     }
-    auto split = hl7v2::split_messages(data);
+    const publish::InputFormat* fmt = pa.has("input-format") ? publish::find_input_format(pa.get("input-format"))
+                                                             : publish::detect_input_format(data);
+    if (!fmt) {
+      std::cerr << file << ": error: unknown or unsupported input format"
+                << (pa.has("input-format") ? " '" + pa.get("input-format") + "'" : std::string()) << '\n';
+      ++failed;
+      continue;
+    }
+    auto split = fmt->split(data);
     if (!split.ok()) {
       std::cerr << file << ": error: " << split.error().to_string() << '\n';
       ++failed;
@@ -130,7 +140,7 @@ int convert_main(const std::vector<std::string>& args) {
     std::size_t n = 0;
     for (std::string_view msg : split->messages) {
       ++n;
-      Status st = converter.convert(msg, out, info);
+      Status st = converter.convert(fmt->name(), msg, out, info);
       std::string where = file + "#" + std::to_string(n) +
                           (info.control_id.empty() ? "" : " (control id " + info.control_id + ")");
       if (!st.ok()) {

@@ -10,7 +10,7 @@
 #include "connectors/kafka/kafka_log.h"
 #include "connectors/kafka/kafka_publish.h"
 #include "pipeline/cli/cli_common.h"
-#include "pipeline/parse/hl7v2/hl7v2_parser.h"
+#include "pipeline/publish/input_format.h"
 #include "pipeline/runtime/http_endpoints.h"
 #include "pipeline/runtime/json_log.h"
 #include "pipeline/runtime/pipeline_runner.h"
@@ -216,6 +216,7 @@ int publish_main(const std::vector<std::string>& args) {
   o.addOption(Option("bootstrap-file", "", "file holding the embedded broker's address (default from config)").argument("FILE"));
   o.addOption(Option("property", "X", "librdkafka property NAME=VALUE (repeatable)").argument("NAME=VALUE").repeatable(true));
   o.addOption(Option("config", "c", "configuration file (for the default bootstrap file)").argument("FILE"));
+  o.addOption(Option("input-format", "i", "format of the inputs (default: guessed per file)").argument("FORMAT"));
   const char* usage = "--topic T [--bootstrap SERVERS | --bootstrap-file FILE] INPUT...";
   ParsedArgs pa;
   if (!parse_args(args, o, pa, "publish", usage)) return 2;
@@ -277,21 +278,21 @@ int publish_main(const std::vector<std::string>& args) {
       ++bad;
       continue;
     }
-    auto split = hl7v2::split_messages(data);
+    const publish::InputFormat* fmt = pa.has("input-format") ? publish::find_input_format(pa.get("input-format"))
+                                                             : publish::detect_input_format(data);
+    auto split = fmt ? fmt->split(data) : Result<publish::SplitMessages>(publish::SplitMessages{});
     if (!split.ok() || split->messages.empty()) {
       // Not splittable: publish as is; the pipeline dead-letters it with the reason.
       payloads.push_back(data);
       keys.emplace_back();
       continue;
     }
+    auto parser = fmt->new_parser();
     for (auto m : split->messages) {
       payloads.emplace_back(m);
-      // Key: MSH-10, read without a full parse.
-      std::string key;
-      hl7v2::Hl7v2Parser p;
-      hl7v2::Message msg;
-      if (p.parse(m, msg).ok()) key = std::string(msg.control_id());
-      keys.push_back(key);
+      // Key: the message's control id (MSH-10, ...), when it parses.
+      publish::MessageHeaderInfo info;
+      keys.push_back(parser->parse(m, info).ok() ? info.control_id : std::string());
     }
   }
   try {

@@ -15,10 +15,7 @@
 
 #include "pipeline/core/issue.h"
 
-namespace dxnorm::hl7v2 {
-class Message;
-struct Group;
-}  // namespace dxnorm::hl7v2
+#include "pipeline/core/source_tree.h"
 
 namespace dxnorm::map {
 
@@ -39,12 +36,14 @@ class Arena {
   std::size_t current_ = 0;
 };
 
-// A position in the source message. For HL7 v2: a group, optionally a
-// segment in it, optionally a field / repetition / component / subcomponent.
-// 0 means "whole" at that level.
+// A position in the source document: a group, optionally a leaf (segment) in
+// it, and format coordinates inside the leaf. For HL7 v2: field / repetition
+// / component / subcomponent, 0 meaning "whole" at that level. Formats that
+// navigate a tree inside a leaf (DICOM JSON) use `node`.
 struct Cursor {
-  const hl7v2::Group* group = nullptr;
+  const SourceGroup* group = nullptr;
   std::int32_t segment = -1;
+  const void* node = nullptr;
   std::uint16_t field = 0;
   std::uint16_t rep = 0;
   std::uint16_t comp = 0;
@@ -83,6 +82,7 @@ class ReadTracker {
 };
 
 class MappingEngine;
+class SourceFormat;
 
 // Results of whole expressions already evaluated in this message, by
 // (expression, cursor). Mappings read the same field in the same scope many
@@ -105,17 +105,19 @@ struct EvalContext {
   MemoEntry* memo_slot(const void* expr, const Cursor& c) noexcept {
     std::size_t h = reinterpret_cast<std::uintptr_t>(expr) * 0x9E3779B97F4A7C15ull;
     h ^= reinterpret_cast<std::uintptr_t>(c.group) + 0x7f4a7c15u + (h << 6) + (h >> 2);
+    h ^= reinterpret_cast<std::uintptr_t>(c.node) * 0xc2b2ae35u;
     h ^= static_cast<std::size_t>(c.segment) * 0x85ebca6bu + (static_cast<std::size_t>(c.field) << 16) +
          (static_cast<std::size_t>(c.rep) << 24) + (static_cast<std::size_t>(c.comp) << 40) +
          (static_cast<std::size_t>(c.sub) << 52);
     return &memo[(h ^ (h >> 29)) & (kMemoSize - 1)];
   }
   static bool same(const Cursor& a, const Cursor& b) noexcept {
-    return a.group == b.group && a.segment == b.segment && a.field == b.field && a.rep == b.rep &&
-           a.comp == b.comp && a.sub == b.sub;
+    return a.group == b.group && a.segment == b.segment && a.node == b.node && a.field == b.field &&
+           a.rep == b.rep && a.comp == b.comp && a.sub == b.sub;
   }
 
-  const hl7v2::Message* message = nullptr;
+  const SourceDocument* doc = nullptr;
+  const SourceFormat* format = nullptr;
   Arena arena;
   std::vector<Value> stack;  // expression results (see Expr::eval)
   std::string scratch;

@@ -8,9 +8,6 @@
 #include "pipeline/core/nhs_number.h"
 #include "pipeline/map/code_tables.h"
 #include "pipeline/map/datetime.h"
-#include "pipeline/parse/hl7v2/hl7v2_message.h"
-#include "pipeline/parse/hl7v2/message_structure.h"
-#include "pipeline/parse/hl7v2/hl7v2_value.h"
 
 namespace dxnorm::map {
 
@@ -74,7 +71,7 @@ struct Token {
 
 class Lexer {
  public:
-  explicit Lexer(std::string_view s) : s_(s) { advance(); }
+  Lexer(std::string_view s, const SourceFormat* format) : s_(s), format_(format) { advance(); }
   const Token& cur() const { return cur_; }
   void advance() { cur_ = next(); }
 
@@ -121,29 +118,19 @@ class Lexer {
       ++i_;
       return {Tok::kString, s_.substr(col, i_ - col), std::move(v), col};
     }
+    if (format_) {
+      // The format decides what a path looks like (HL7 `PID-3(2).1`, DICOM
+      // `StudyInstanceUID` or `0020000D`); it is asked before numbers.
+      std::size_t n = format_->path_token(s_.substr(i_));
+      if (n > 0) {
+        i_ += n;
+        return {Tok::kPath, s_.substr(col, n), {}, col};
+      }
+    }
     if (std::isdigit(static_cast<unsigned char>(c)) || (c == '-' && i_ + 1 < s_.size() && std::isdigit(static_cast<unsigned char>(s_[i_ + 1])))) {
       ++i_;
       while (i_ < s_.size() && (std::isdigit(static_cast<unsigned char>(s_[i_])) || s_[i_] == '.')) ++i_;
       return {Tok::kNumber, s_.substr(col, i_ - col), std::string(s_.substr(col, i_ - col)), col};
-    }
-    if (std::isupper(static_cast<unsigned char>(c)) || c == '.') {
-      while (i_ < s_.size()) {
-        char d = s_[i_];
-        if (std::isupper(static_cast<unsigned char>(d)) || std::isdigit(static_cast<unsigned char>(d)) || d == '_' ||
-            d == '.' || d == '-') {
-          ++i_;
-        } else if (d == '(') {
-          // An index "(n)" or "(*)" belongs to the path; any other '(' does not.
-          std::size_t j = i_ + 1;
-          if (j < s_.size() && s_[j] == '*') ++j;
-          else while (j < s_.size() && std::isdigit(static_cast<unsigned char>(s_[j]))) ++j;
-          if (j > i_ + 1 && j < s_.size() && s_[j] == ')') i_ = j + 1;
-          else break;
-        } else {
-          break;
-        }
-      }
-      return {Tok::kPath, s_.substr(col, i_ - col), {}, col};
     }
     if (std::islower(static_cast<unsigned char>(c))) {
       while (i_ < s_.size() && (std::isalnum(static_cast<unsigned char>(s_[i_])) || s_[i_] == '_')) ++i_;
@@ -154,6 +141,7 @@ class Lexer {
   }
 
   std::string_view s_;
+  const SourceFormat* format_;
   std::size_t i_ = 0;
   Token cur_;
 };
@@ -161,7 +149,7 @@ class Lexer {
 // ---- parser ----
 class Parser {
  public:
-  Parser(std::string_view text, const CompileEnv& env) : text_(text), lx_(text), env_(env) {}
+  Parser(std::string_view text, const CompileEnv& env) : text_(text), lx_(text, env.format), env_(env) {}
 
   ExprPtr parse(std::string& error, int& column) {
     ExprPtr e = parse_or();
@@ -361,23 +349,15 @@ class Parser {
         auto e = std::make_unique<Expr>();
         e->kind = Expr::Kind::kPath;
         std::string err;
-        if (!parse_hl7_path(t.text, e->path, err)) {
-          fail("bad path '" + std::string(t.text) + "': " + err, t.col);
+        e->path = env_.format ? env_.format->compile_path(t.text, env_.paths, err) : nullptr;
+        if (!e->path) {
+          fail(err.empty()                                                          ? "no input format to read paths with"
+               : err.rfind("group ", 0) == 0 || err.rfind("segment ", 0) == 0 ? err
+                                                                              : "bad path '" + std::string(t.text) + "': " + err,
+               t.col);
           return nullptr;
         }
-        if (env_.structure && !e->path.segment.empty() && e->path.segment[0] != 'Z' &&
-            !structure_has_segment(*env_.structure, e->path.segment)) {
-          fail("segment " + e->path.segment + " cannot occur in message structure " + env_.structure->name, t.col);
-          return nullptr;
-        }
-        if (env_.structure) {
-          for (const auto& g : e->path.groups)
-            if (!structure_has_group(*env_.structure, g)) {
-              fail("group " + g + " does not exist in message structure " + env_.structure->name, t.col);
-              return nullptr;
-            }
-        }
-        e->multi = e->path.rep_all || e->path.seg_all;
+        e->multi = e->path->multi;
         return e;
       }
       case Tok::kIdent: {
@@ -461,7 +441,7 @@ std::string_view first_text(const std::vector<Value>& st, std::size_t base, std:
 
 void location_of(const Value& v, EvalContext& ctx, std::string& out) {
   out.clear();
-  if (v.has_cursor && ctx.message) describe_cursor(v.cursor, *ctx.message, out);
+  if (v.has_cursor && ctx.doc && ctx.format) ctx.format->describe(v.cursor, *ctx.doc, out);
 }
 
 }  // namespace
@@ -590,7 +570,7 @@ std::size_t Expr::eval(const Scope& scope, EvalContext& ctx, const RuntimeEnv& e
       push_text(literal);
       return 1;
     case Kind::kPath:
-      return eval_hl7_path(path, scope, ctx, path.rep_all || path.seg_all);
+      return path->eval(scope, ctx, path->multi);
     case Kind::kList: {
       std::size_t n = 0;
       for (const auto& a : args) n += a->eval(scope, ctx, env);
@@ -886,15 +866,12 @@ std::size_t Expr::eval(const Scope& scope, EvalContext& ctx, const RuntimeEnv& e
       std::size_t vb = st.size();
       for (std::size_t i = 2; i < args.size(); ++i) args[i]->eval(scope, ctx, env);
       std::size_t ve = st.size();
-      const auto& m = *ctx.message;
-      const auto& d = m.delimiters();
       std::size_t w = base;
       for (std::size_t r = base; r < base + n; ++r) {
         const Value& v = st[r];
         if (!v.has_cursor || v.cursor.segment < 0 || field <= 0) continue;
-        const auto& seg = m.segments()[static_cast<std::size_t>(v.cursor.segment)];
         ctx.reads.mark(v.cursor.segment, static_cast<unsigned>(field));
-        std::string_view f = hl7v2::component(hl7v2::repetition(m.field(seg, field), d, 1), d, 1);
+        std::string_view f = ctx.format->leaf_field(*ctx.doc, v.cursor.segment, field);
         bool keep = false;
         for (std::size_t k = vb; k < ve; ++k)
           if (st[k].text == f) keep = true;

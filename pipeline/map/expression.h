@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "pipeline/map/eval_types.h"
-#include "pipeline/map/hl7v2_path.h"
+#include "pipeline/map/source_format.h"
 
 namespace date {
 class time_zone;
@@ -36,7 +36,8 @@ struct CodeTable;
 // What compile() needs to resolve names; lives as long as the plan.
 struct CompileEnv {
   const CodeTables* tables = nullptr;
-  const hl7v2::GroupDef* structure = nullptr;  // for path checks; may be null
+  const SourceFormat* format = nullptr;        // how paths are written and read
+  PathContext paths;                           // what paths are checked against
   std::vector<std::string>* warnings = nullptr;  // non-fatal findings
   std::vector<const CodeTable*>* tables_used = nullptr;
 };
@@ -52,7 +53,7 @@ struct Expr {
   };
   Kind kind = Kind::kLiteral;
   std::string literal;
-  Hl7Path path;
+  std::unique_ptr<SourcePath> path;
   int fn = -1;                 // function id for kCall
   const CodeTable* table = nullptr;
   std::vector<std::unique_ptr<Expr>> args;

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <functional>
+#include <memory>
 
 #include "pipeline/parse/hl7v2/hl7v2_message.h"
 #include "pipeline/parse/hl7v2/hl7v2_value.h"
@@ -63,6 +64,7 @@ struct Lexer {
 bool parse_hl7_path(std::string_view text, Hl7Path& out, std::string& error) {
   out = Hl7Path{};
   out.text = std::string(text);
+  out.multi = false;
   Lexer lx{text};
   if (text.empty()) {
     error = "empty path";
@@ -181,7 +183,7 @@ bool structure_has_group(const hl7v2::GroupDef& root, std::string_view group) {
 
 namespace {
 
-const Message& msg(const EvalContext& ctx) { return *ctx.message; }
+const Message& msg(const EvalContext& ctx) { return static_cast<const Message&>(*ctx.doc); }
 
 std::string_view seg_name(const EvalContext& ctx, std::int32_t s) {
   return msg(ctx).segments()[static_cast<std::size_t>(s)].name;
@@ -344,7 +346,9 @@ std::size_t push_field_values(const Hl7Path& p, std::int32_t s, EvalContext& ctx
   std::string_view raw = m.field(seg, p.field);
   if (raw.empty()) return 0;
   const auto& d = m.delimiters();
-  Cursor c{nullptr, s, static_cast<std::uint16_t>(p.field)};
+  Cursor c;
+  c.segment = s;
+  c.field = static_cast<std::uint16_t>(p.field);
   if (p.field <= 2 && seg.name == "MSH") {
     push_value(ctx, c, raw);
     return 1;
@@ -385,7 +389,8 @@ std::size_t push_field_values(const Hl7Path& p, std::int32_t s, EvalContext& ctx
 
 }  // namespace
 
-std::size_t eval_hl7_path(const Hl7Path& p, const Scope& scope, EvalContext& ctx, bool all) {
+std::size_t Hl7Path::eval(const Scope& scope, EvalContext& ctx, bool all) const {
+  const Hl7Path& p = *this;
   if (p.relative) {
     const Cursor& base = scope.cursor;
     if (base.segment < 0) return 0;
@@ -424,12 +429,13 @@ std::size_t eval_hl7_path(const Hl7Path& p, const Scope& scope, EvalContext& ctx
   return n;
 }
 
-void iterate_hl7_path(const Hl7Path& p, const Scope& scope, EvalContext& ctx, std::vector<Cursor>& out) {
+void Hl7Path::iterate(const Scope& scope, EvalContext& ctx, std::vector<Cursor>& out) const {
+  const Hl7Path& p = *this;
   const Group* g = scope_group(scope, ctx);
   if (p.relative) {
     // Iterate repetitions (or the value itself) of the current field.
     std::size_t base = ctx.stack.size();
-    std::size_t n = eval_hl7_path(p, scope, ctx, true);
+    std::size_t n = p.eval(scope, ctx, true);
     for (std::size_t i = 0; i < n; ++i) {
       Cursor c = ctx.stack[base + i].cursor;
       c.group = g;
@@ -465,7 +471,6 @@ void iterate_hl7_path(const Hl7Path& p, const Scope& scope, EvalContext& ctx, st
         return;
       }
       std::size_t base = ctx.stack.size();
-      Scope s{c};
       std::size_t n = push_field_values(p, c.segment, ctx, true);
       for (std::size_t i = 0; i < n; ++i) {
         Cursor fc = ctx.stack[base + i].cursor;
@@ -473,13 +478,12 @@ void iterate_hl7_path(const Hl7Path& p, const Scope& scope, EvalContext& ctx, st
         out.push_back(fc);
       }
       ctx.stack.resize(base);
-      (void)s;
     });
     (void)before;
   }
 }
 
-void describe_cursor(const Cursor& c, const hl7v2::Message& m, std::string& out) {
+static void describe_cursor(const Cursor& c, const hl7v2::Message& m, std::string& out) {
   if (c.segment < 0) {
     out += c.group ? std::string(c.group->name) : std::string("message");
     if (c.group && c.group->index) {
@@ -511,5 +515,110 @@ void describe_cursor(const Cursor& c, const hl7v2::Message& m, std::string& out)
     out += std::to_string(c.sub);
   }
 }
+
+namespace {
+
+class Hl7v2Format final : public SourceFormat {
+ public:
+  std::string_view name() const noexcept override { return "hl7v2"; }
+
+  std::size_t path_token(std::string_view s) const noexcept override {
+    if (s.empty()) return 0;
+    char c = s[0];
+    if (!(c >= 'A' && c <= 'Z') && c != '.') return 0;
+    std::size_t i = 0;
+    while (i < s.size()) {
+      char d = s[i];
+      if ((d >= 'A' && d <= 'Z') || (d >= '0' && d <= '9') || d == '_' || d == '.' || d == '-') {
+        ++i;
+      } else if (d == '(') {
+        // An index "(n)" or "(*)" belongs to the path; any other '(' does not.
+        std::size_t j = i + 1;
+        if (j < s.size() && s[j] == '*') ++j;
+        else
+          while (j < s.size() && s[j] >= '0' && s[j] <= '9') ++j;
+        if (j > i + 1 && j < s.size() && s[j] == ')') i = j + 1;
+        else break;
+      } else {
+        break;
+      }
+    }
+    return i;
+  }
+
+  std::unique_ptr<SourcePath> compile_path(std::string_view text, const PathContext& pc,
+                                           std::string& error) const override {
+    auto p = std::make_unique<Hl7Path>();
+    if (!parse_hl7_path(text, *p, error)) return nullptr;
+    p->multi = p->rep_all || p->seg_all;
+    p->names_leaf = !p->segment.empty();
+    if (const auto* structure = static_cast<const hl7v2::GroupDef*>(pc.structure)) {
+      for (const auto& g : p->groups)
+        if (!structure_has_group(*structure, g)) {
+          error = "group " + g + " does not exist in message structure " + structure->name;
+          return nullptr;
+        }
+      if (!p->segment.empty() && p->segment[0] != 'Z' && !structure_has_segment(*structure, p->segment)) {
+        error = "segment " + p->segment + " cannot occur in message structure " + structure->name;
+        return nullptr;
+      }
+    }
+    return p;
+  }
+
+  const void* resolve_structure(const std::vector<std::string>& messages, std::string& structure,
+                                std::string& error) const override {
+    const auto& reg = hl7v2::StructureRegistry::builtin();
+    if (structure.empty())
+      for (const auto& msg : messages) {
+        auto caret = msg.find('^');
+        if (caret == std::string::npos) continue;
+        structure = reg.resolve(msg.substr(0, caret), msg.substr(caret + 1), "");
+        if (!structure.empty()) break;
+      }
+    if (structure.empty()) return nullptr;
+    const hl7v2::GroupDef* def = reg.find(structure);
+    if (!def) error = "unknown message structure '" + structure + "'";
+    return def;
+  }
+
+  void describe(const Cursor& c, const SourceDocument& doc, std::string& out) const override {
+    describe_cursor(c, static_cast<const Message&>(doc), out);
+  }
+
+  void report_unmapped(const SourceDocument& doc, const ReadTracker& reads, Issues& out) const override {
+    const auto& m = static_cast<const Message&>(doc);
+    auto segs = m.segments();
+    for (std::size_t s = 0; s < segs.size(); ++s) {
+      const auto& seg = segs[s];
+      std::string loc(seg.name);
+      loc += '(' + std::to_string(seg.occurrence) + ')';
+      if (!reads.segment_read(s)) {
+        out.push_back(Issue{Severity::kInfo, "UNMAPPED_SEGMENT", loc, "no mapping rule read this segment"});
+        continue;
+      }
+      for (std::uint32_t f = 1; f <= seg.field_count; ++f) {
+        if (seg.name == "MSH" && f <= 2) continue;
+        if (m.field(seg, static_cast<int>(f)).empty()) continue;
+        if (reads.field_read(s, f)) continue;
+        out.push_back(Issue{Severity::kInfo, "UNMAPPED_FIELD", loc + "-" + std::to_string(f),
+                            "no mapping rule read this field"});
+      }
+    }
+  }
+
+  std::string_view leaf_field(const SourceDocument& doc, std::int32_t leaf, int field) const override {
+    const auto& m = static_cast<const Message&>(doc);
+    if (leaf < 0 || static_cast<std::size_t>(leaf) >= m.segments().size() || field <= 0) return {};
+    const auto& d = m.delimiters();
+    return hl7v2::component(hl7v2::repetition(m.field(m.segments()[static_cast<std::size_t>(leaf)], field), d, 1), d, 1);
+  }
+};
+
+const Hl7v2Format kHl7v2Format;
+
+}  // namespace
+
+const SourceFormat& hl7v2_format() { return kHl7v2Format; }
 
 }  // namespace dxnorm::map

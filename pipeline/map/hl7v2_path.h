@@ -22,16 +22,17 @@
 #include <vector>
 
 #include "pipeline/map/eval_types.h"
+#include "pipeline/map/source_format.h"
 
 namespace dxnorm::hl7v2 {
 struct GroupDef;
-}
+class Message;
+}  // namespace dxnorm::hl7v2
 
 namespace dxnorm::map {
 
-struct Hl7Path {
-  std::string text;                 // as written, for messages and traces
-  std::vector<std::string> groups;  // qualifying group names
+struct Hl7Path final : SourcePath {
+  // (text, groups: see SourcePath)
   std::string segment;              // empty: relative or groups-only
   int seg_occurrence = 0;           // 0 = unspecified
   bool seg_all = false;
@@ -44,6 +45,9 @@ struct Hl7Path {
   std::vector<int> rel;             // relative components (".4.1" -> {4,1}); empty = "."
 
   bool groups_only() const noexcept { return !relative && segment.empty(); }
+
+  std::size_t eval(const Scope& scope, EvalContext& ctx, bool all) const override;
+  void iterate(const Scope& scope, EvalContext& ctx, std::vector<Cursor>& out) const override;
 };
 
 // Parse a path; on failure returns false and sets `error` (no exceptions).
@@ -52,20 +56,11 @@ bool parse_hl7_path(std::string_view text, Hl7Path& out, std::string& error);
 // True when `name` looks like a segment id (3 chars, [A-Z][A-Z0-9]{2}).
 bool is_segment_name(std::string_view name) noexcept;
 
-// Load-time check against a message structure: every group in the path
-// exists below `root` and the segment appears somewhere in the structure
-// (Z-segments are accepted with a warning by the caller).
+// Load-time checks against a message structure.
 bool structure_has_segment(const hl7v2::GroupDef& root, std::string_view segment);
 bool structure_has_group(const hl7v2::GroupDef& root, std::string_view group);
 
-// Read: push the value(s) the path denotes onto ctx.stack. Returns how many.
-std::size_t eval_hl7_path(const Hl7Path& path, const Scope& scope, EvalContext& ctx, bool all);
-
-// Iterate: the scopes a `$each` / `for` over this path visits.
-void iterate_hl7_path(const Hl7Path& path, const Scope& scope, EvalContext& ctx,
-                      std::vector<Cursor>& out);
-
-// "OBX(3)-5(1).1" for a cursor, for traces and error locations.
-void describe_cursor(const Cursor& c, const hl7v2::Message& m, std::string& out);
+// The HL7 v2 format of the mapping language (registered as "hl7v2").
+const SourceFormat& hl7v2_format();
 
 }  // namespace dxnorm::map

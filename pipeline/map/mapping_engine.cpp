@@ -7,7 +7,6 @@
 #include "pipeline/core/fhir_json.h"
 #include "pipeline/map/code_tables.h"
 #include "pipeline/map/resource_id.h"
-#include "pipeline/parse/hl7v2/hl7v2_message.h"
 
 namespace dxnorm::map {
 
@@ -15,7 +14,7 @@ namespace {
 constexpr std::size_t kOutputBuffer = 1u << 20;
 constexpr std::size_t kScopeBlock = 256;
 
-bool within(const hl7v2::Group* g, const hl7v2::Group* ancestor) {
+bool within(const SourceGroup* g, const SourceGroup* ancestor) {
   for (; g; g = g->parent)
     if (g == ancestor) return true;
   return false;
@@ -50,12 +49,17 @@ const Scope* MappingEngine::new_scope(const Cursor& c, const Scope* parent, std:
   return &s;
 }
 
-Status MappingEngine::convert(const CompiledMapping& mapping, const hl7v2::Message& message, Output& out,
+Status MappingEngine::convert(const CompiledMapping& mapping, const SourceDocument& message, Output& out,
                               const ConvertOptions& options) {
   out.clear();
   mapping_ = &mapping;
   doc_ = &out.bundle;
-  ctx_.message = &message;
+  ctx_.doc = &message;
+  ctx_.format = mapping.source_format;
+  if (!ctx_.format || ctx_.format->name() != message.format())
+    return make_error(StatusCode::kFailedPrecondition, Stage::kMap, "FORMAT_MISMATCH", "",
+                      "mapping " + mapping.name + " reads " + mapping.format + ", the message is " +
+                          std::string(message.format()));
   ctx_.arena.reset();
   ctx_.stack.clear();
   ctx_.issues = &out.issues;
@@ -64,7 +68,7 @@ Status MappingEngine::convert(const CompiledMapping& mapping, const hl7v2::Messa
     for (auto& m : ctx_.memo) m.generation = 0;
     ctx_.generation = 1;
   }
-  ctx_.reads.reset(message.segments().size());
+  ctx_.reads.reset(message.leaf_count());
   env_.zone = mapping.zone;
   scope_used_ = 0;
   instances_.clear();
@@ -80,7 +84,7 @@ Status MappingEngine::convert(const CompiledMapping& mapping, const hl7v2::Messa
     const ResourceDef& def = mapping.resources[d];
     if (!def.body) continue;
     cursors_.clear();
-    if (def.for_each) iterate_hl7_path(*def.for_each, *root, ctx_, cursors_);
+    if (def.for_each) def.for_each->iterate(*root, ctx_, cursors_);
     else cursors_.push_back(Cursor{&message.root(), -1});
     std::vector<Cursor> mine(cursors_);
     std::uint32_t ordinal = 0;
@@ -97,9 +101,9 @@ Status MappingEngine::convert(const CompiledMapping& mapping, const hl7v2::Messa
       std::string ord = std::to_string(ordinal);
       if (!any) {
         // No business key: fall back to the message identity, still deterministic.
-        keys = {message.control_id(), def.name, ctx_.arena.copy(ord)};
+        keys = {message.identity(), def.name, ctx_.arena.copy(ord)};
         std::string loc;
-        describe_cursor(c, message, loc);
+        ctx_.format->describe(c, message, loc);
         ctx_.warn("ID_KEYS_EMPTY", loc, "resource '" + def.name + "': every id key is empty; id derived from the message control id");
       }
       Instance inst;
@@ -114,7 +118,7 @@ Status MappingEngine::convert(const CompiledMapping& mapping, const hl7v2::Messa
           keys.push_back(ctx_.arena.copy(ord));
           inst.id = resource_id(def.type, keys);
           std::string loc;
-          describe_cursor(c, message, loc);
+          ctx_.format->describe(c, message, loc);
           ctx_.warn("ID_COLLISION", loc,
                     "resource '" + def.name + "': id keys repeat an earlier resource; instance number added to the key");
         }
@@ -129,9 +133,8 @@ Status MappingEngine::convert(const CompiledMapping& mapping, const hl7v2::Messa
   // Phase 2: build the resources.
   out.bundle.SetObject();
   out.bundle.AddMember("resourceType", "Bundle", alloc);
-  if (!message.control_id().empty()) {
-    std::string_view bkeys[] = {mapping.name, message.control_id(),
-                                message.segments().empty() ? std::string_view{} : message.field(message.segments()[0], 4)};
+  if (!message.identity().empty()) {
+    std::string_view bkeys[] = {mapping.name, message.identity(), message.sender()};
     std::string bid = resource_id("Bundle", bkeys);
     out.bundle.AddMember("id", str(bid), alloc);
   }
@@ -168,29 +171,8 @@ Status MappingEngine::convert(const CompiledMapping& mapping, const hl7v2::Messa
   if (ctx_.failed) {
     return make_error(StatusCode::kInvalidInput, Stage::kMap, ctx_.fail_code, ctx_.fail_location, ctx_.fail_message);
   }
-  if (options.report_unmapped) report_unmapped();
+  if (options.report_unmapped) ctx_.format->report_unmapped(message, ctx_.reads, *ctx_.issues);
   return ok_status();
-}
-
-void MappingEngine::report_unmapped() {
-  const hl7v2::Message& m = *ctx_.message;
-  auto segs = m.segments();
-  for (std::size_t s = 0; s < segs.size(); ++s) {
-    const auto& seg = segs[s];
-    std::string loc(seg.name);
-    loc += '(' + std::to_string(seg.occurrence) + ')';
-    if (!ctx_.reads.segment_read(s)) {
-      ctx_.issues->push_back(Issue{Severity::kInfo, "UNMAPPED_SEGMENT", loc, "no mapping rule read this segment"});
-      continue;
-    }
-    for (std::uint32_t f = 1; f <= seg.field_count; ++f) {
-      if (seg.name == "MSH" && f <= 2) continue;
-      if (m.field(seg, static_cast<int>(f)).empty()) continue;
-      if (ctx_.reads.field_read(s, f)) continue;
-      ctx_.issues->push_back(Issue{Severity::kInfo, "UNMAPPED_FIELD", loc + "-" + std::to_string(f),
-                                   "no mapping rule read this field"});
-    }
-  }
 }
 
 const TemplateNode* MappingEngine::pick_case(const TemplateNode& sw, const Scope& scope) {
@@ -207,7 +189,7 @@ bool MappingEngine::emit_primitive(const TemplateNode& node, std::string_view te
   auto& alloc = doc_->GetAllocator();
   auto bad = [&](const char* what) {
     std::string loc;
-    if (src && src->has_cursor) describe_cursor(src->cursor, *ctx_.message, loc);
+    if (src && src->has_cursor) ctx_.format->describe(src->cursor, *ctx_.doc, loc);
     ctx_.warn("VALUE_INVALID", loc, std::string("not a valid ") + what + " for " + node.fhir_type + "; element omitted");
     return false;
   };
@@ -275,7 +257,7 @@ void MappingEngine::emit_member_value(const TemplateNode& node, const Scope& sco
   produced = false;
   if (node.each) {
     CursorList cs(*this);
-    iterate_hl7_path(*node.each, scope, ctx_, cs.v);
+    node.each->iterate(scope, ctx_, cs.v);
     std::uint32_t i = 0;
     for (const Cursor& c : cs.v) {
       const Scope* s = new_scope(c, &scope, ++i);
@@ -376,7 +358,7 @@ void MappingEngine::emit_into_array(const TemplateNode& node, const Scope& scope
   };
   if (node.each) {
     CursorList cs(*this);
-    iterate_hl7_path(*node.each, scope, ctx_, cs.v);
+    node.each->iterate(scope, ctx_, cs.v);
     std::uint32_t i = 0;
     for (const Cursor& c : cs.v) one(*new_scope(c, &scope, ++i));
   } else {
@@ -435,13 +417,13 @@ const MappingEngine::Instance* MappingEngine::resolve_ref(const RefSpec& ref, co
     }
     return nullptr;
   }
-  const hl7v2::Group* g = scope.cursor.group ? scope.cursor.group : &ctx_.message->root();
+  const SourceGroup* g = scope.cursor.group ? scope.cursor.group : &ctx_.doc->root();
   // When the scope stands in a group of the kind the target is made for
   // (an OBSERVATION referring to `observation`), only that group's own
   // instance will do: never borrow a sibling's.
   const ResourceDef& def = mapping_->resources[static_cast<std::size_t>(ref.resource)];
   if (!def.for_group.empty()) {
-    for (const hl7v2::Group* a = g; a; a = a->parent) {
+    for (const SourceGroup* a = g; a; a = a->parent) {
       if (a->name != def.for_group) continue;
       for (std::size_t idx : cands) {
         const Instance& inst = instances_[idx];
@@ -453,7 +435,7 @@ const MappingEngine::Instance* MappingEngine::resolve_ref(const RefSpec& ref, co
       return nullptr;
     }
   }
-  for (const hl7v2::Group* a = g; a; a = a->parent)
+  for (const SourceGroup* a = g; a; a = a->parent)
     for (std::size_t idx : cands) {
       const Instance& inst = instances_[idx];
       if (within(inst.scope->cursor.group, a)) return &inst;
@@ -477,7 +459,7 @@ void MappingEngine::emit_reference_all(const TemplateNode& node, const Scope& sc
     target = std::string(ref.equals->eval_text(scope, ctx_, env_));
     if (target.empty()) return;
   }
-  const hl7v2::Group* g = scope.cursor.group ? scope.cursor.group : &ctx_.message->root();
+  const SourceGroup* g = scope.cursor.group ? scope.cursor.group : &ctx_.doc->root();
   std::vector<std::string_view> seen;
   for (std::size_t idx : by_def_[static_cast<std::size_t>(ref.resource)]) {
     const Instance& inst = instances_[idx];
@@ -510,11 +492,11 @@ bool MappingEngine::emit_translate(const TranslateSpec& t, const Scope& scope, r
       case UnmappedPolicy::kKeepOriginal: break;
       case UnmappedPolicy::kDefault: e = &t.table->default_entry; break;
       case UnmappedPolicy::kDrop:
-        if (src.has_cursor) describe_cursor(src.cursor, *ctx_.message, loc);
+        if (src.has_cursor) ctx_.format->describe(src.cursor, *ctx_.doc, loc);
         ctx_.warn("CODE_UNMAPPED", loc, "code not in table " + t.table->name + "; dropped");
         return false;
       case UnmappedPolicy::kError:
-        if (src.has_cursor) describe_cursor(src.cursor, *ctx_.message, loc);
+        if (src.has_cursor) ctx_.format->describe(src.cursor, *ctx_.doc, loc);
         ctx_.fail("CODE_UNMAPPED", loc, "code not in table " + t.table->name + " (unmapped: error)");
         return false;
     }

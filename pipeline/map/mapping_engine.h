@@ -19,9 +19,6 @@
 #include "pipeline/map/eval_types.h"
 #include "pipeline/map/mapping_plan.h"
 
-namespace dxnorm::hl7v2 {
-class Message;
-}
 
 namespace dxnorm::map {
 
@@ -57,7 +54,8 @@ struct Output {
 class MappingEngine {
  public:
   MappingEngine();
-  Status convert(const CompiledMapping& mapping, const hl7v2::Message& message, Output& out,
+  // `document` must be of the mapping's input format (the caller routes).
+  Status convert(const CompiledMapping& mapping, const SourceDocument& document, Output& out,
                  const ConvertOptions& options = {});
 
  private:
@@ -81,7 +79,6 @@ class MappingEngine {
   const TemplateNode* pick_case(const TemplateNode& sw, const Scope& scope);
   const Instance* resolve_ref(const RefSpec& ref, const Scope& scope);
   const Scope* new_scope(const Cursor& c, const Scope* parent, std::uint32_t index);
-  void report_unmapped();
 
   rapidjson::Value str(std::string_view s);
 

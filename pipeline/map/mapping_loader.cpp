@@ -14,7 +14,7 @@
 
 #include "pipeline/core/fhir_schema.h"
 #include "pipeline/map/datetime.h"
-#include "pipeline/parse/hl7v2/message_structure.h"
+#include "pipeline/map/source_format.h"
 
 namespace dxnorm::map {
 
@@ -51,7 +51,8 @@ class Compiler {
 
   std::unordered_map<std::string, FragmentSrc> fragments;
   std::unordered_map<std::string, int> resource_index;
-  const hl7v2::GroupDef* structure = nullptr;
+  const SourceFormat* format = nullptr;
+  const void* structure = nullptr;
 
   void error(const std::string* file, const YAML::Node& at, std::string msg) { diags_.error(*file, at, std::move(msg)); }
   void warning(const std::string* file, const YAML::Node& at, std::string msg) { diags_.warning(*file, at, std::move(msg)); }
@@ -69,7 +70,8 @@ class Compiler {
   CompileEnv env() {
     CompileEnv e;
     e.tables = &tables_;
-    e.structure = structure;
+    e.format = format;
+    e.paths.structure = structure;
     e.tables_used = &m_.tables_used;
     return e;
   }
@@ -91,26 +93,18 @@ class Compiler {
     return e;
   }
 
-  std::unique_ptr<Hl7Path> path(const std::string* file, const YAML::Node& n, bool iterate) {
-    auto p = std::make_unique<Hl7Path>();
-    std::string err;
+  std::unique_ptr<SourcePath> path(const std::string* file, const YAML::Node& n) {
     std::string text = n.as<std::string>();
-    if (!parse_hl7_path(text, *p, err)) {
-      error(file, n, "bad path '" + text + "': " + err);
+    if (!format) {
+      error(file, n, "paths need an input format (input.format)");
       return nullptr;
     }
-    if (structure) {
-      for (const auto& g : p->groups)
-        if (!structure_has_group(*structure, g)) {
-          error(file, n, "group " + g + " does not exist in message structure " + structure->name);
-          return nullptr;
-        }
-      if (!p->segment.empty() && p->segment[0] != 'Z' && !structure_has_segment(*structure, p->segment)) {
-        error(file, n, "segment " + p->segment + " cannot occur in message structure " + structure->name);
-        return nullptr;
-      }
-    }
-    (void)iterate;
+    std::string err;
+    PathContext pc;
+    pc.structure = structure;
+    auto p = format->compile_path(text, pc, err);
+    // Structure errors read best on their own; syntax errors name the path.
+    if (!p) error(file, n, err.rfind("group ", 0) == 0 || err.rfind("segment ", 0) == 0 ? err : "bad path '" + text + "': " + err);
     return p;
   }
 
@@ -160,7 +154,7 @@ class Compiler {
       }
       if (!key.empty() && key[0] == '$') {
         if (key == "$each") {
-          node->each = path(file, v, true);
+          node->each = path(file, v);
         } else if (key == "$if") {
           node->cond = expr(file, v, strip_eq(v.as<std::string>()));
         } else if (key == "$value") {
@@ -497,7 +491,7 @@ bool load_yaml(const std::string& path, YAML::Node& out, Diagnostics& diags, std
 
 std::unique_ptr<CompiledMapping> load_mapping(const std::string& path, const CodeTables& tables,
                                               const FhirSchema& schema,
-                                              const hl7v2::StructureRegistry& structures,
+                                              const hl7v2::StructureRegistry& /*structures: see the format*/,
                                               const LoaderOptions& options, Diagnostics& diags) {
   auto m = std::make_unique<CompiledMapping>();
   m->file = path;
@@ -582,7 +576,12 @@ std::unique_ptr<CompiledMapping> load_mapping(const std::string& path, const Cod
       const YAML::Node& v = kv.second;
       if (k == "format") {
         m->format = v.as<std::string>();
-        if (m->format != "hl7v2") diags.error(path, v, "unsupported format '" + m->format + "' (supported: hl7v2)");
+        m->source_format = find_format(m->format);
+        if (!m->source_format) {
+          std::string known;
+          for (const auto& f : format_names()) known += (known.empty() ? "" : ", ") + f;
+          diags.error(path, v, "unsupported format '" + m->format + "' (supported: " + known + ")");
+        }
       } else if (k == "messages") {
         if (v.IsSequence())
           for (const auto& x : v) m->messages.push_back(x.as<std::string>());
@@ -605,18 +604,17 @@ std::unique_ptr<CompiledMapping> load_mapping(const std::string& path, const Cod
                     "unknown key '" + k + "' in input (expected format, messages, structure, sending-application, sending-facility)");
       }
     }
-    if (m->messages.empty()) diags.error(path, input, "input.messages lists the message types (e.g. ORU^R01)");
-    for (const auto& msg : m->messages) {
-      auto caret = msg.find('^');
-      if (caret == std::string::npos) {
-        diags.error(path, input["messages"], "message type '" + msg + "' must be TYPE^TRIGGER (e.g. ORU^R01)");
-        continue;
-      }
-      if (m->structure.empty()) m->structure = structures.resolve(msg.substr(0, caret), msg.substr(caret + 1), "");
+    if (m->format == "hl7v2") {
+      if (m->messages.empty()) diags.error(path, input, "input.messages lists the message types (e.g. ORU^R01)");
+      for (const auto& msg : m->messages)
+        if (msg.find('^') == std::string::npos)
+          diags.error(path, input["messages"], "message type '" + msg + "' must be TYPE^TRIGGER (e.g. ORU^R01)");
     }
-    if (!m->structure.empty()) {
-      c.structure = structures.find(m->structure);
-      if (!c.structure) diags.error(path, input, "unknown message structure '" + m->structure + "'");
+    c.format = m->source_format;
+    if (c.format) {
+      std::string err;
+      c.structure = c.format->resolve_structure(m->messages, m->structure, err);
+      if (!err.empty()) diags.error(path, input, err);
     }
   }
   // Fragments.
@@ -687,9 +685,9 @@ std::unique_ptr<CompiledMapping> load_mapping(const std::string& path, const Cod
         else if (k == "type") def.type = v.as<std::string>();
         else if (k == "description") {
         } else if (k == "for") {
-          def.for_each = c.path(file, v, true);
+          def.for_each = c.path(file, v);
           if (def.for_each) {
-            def.for_segment = !def.for_each->segment.empty();
+            def.for_segment = def.for_each->names_leaf;
             if (!def.for_each->groups.empty()) def.for_group = def.for_each->groups.back();
           }
         }

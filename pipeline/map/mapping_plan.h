@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "pipeline/map/expression.h"
-#include "pipeline/map/hl7v2_path.h"
+#include "pipeline/map/source_format.h"
 
 namespace dxnorm::fhir {
 struct ElementDef;
@@ -63,7 +63,7 @@ struct TemplateNode {
   PrimKind prim = PrimKind::kNone;    // for primitives
 
   // Directives
-  std::unique_ptr<Hl7Path> each;      // $each
+  std::unique_ptr<SourcePath> each;   // $each
   ExprPtr cond;                       // $if
 
   // kLiteral / kExpr
@@ -94,7 +94,7 @@ struct ResourceDef {
   std::string name;                   // "observation" (for $ref)
   std::string type;                   // "Observation"
   SourceLoc loc;
-  std::unique_ptr<Hl7Path> for_each;  // null: one per message
+  std::unique_ptr<SourcePath> for_each;  // null: one per message
   std::string for_group;              // group kind of its instances ("OBSERVATION"); "" = message
   bool for_segment = false;           // instances are segments (SPECIMEN.OBX)
   ExprPtr when;
@@ -108,6 +108,7 @@ struct CompiledMapping {
   std::string version;
   std::string file;
   std::string format;                         // "hl7v2"
+  const SourceFormat* source_format = nullptr;
   std::vector<std::string> messages;          // "ORU^R01"
   std::string structure;                      // "ORU_R01"
   std::vector<std::string> sending_applications;  // optional route filter

@@ -1,26 +1,30 @@
 #include "pipeline/publish/message_converter.h"
 
-#include "pipeline/parse/hl7v2/hl7v2_value.h"
-
 namespace dxnorm::publish {
 
 MessageConverter::MessageConverter(std::shared_ptr<const map::MappingSet> mappings,
                                    const validate::FhirValidator& validator, ConverterOptions options)
     : mappings_(std::move(mappings)), validator_(validator), options_(std::move(options)) {}
 
-Status MessageConverter::convert(std::string_view text, map::Output& out, MessageInfo& info) {
+Status MessageConverter::convert(std::string_view format, std::string_view text, map::Output& out,
+                                 MessageInfo& info) {
   out.clear();
   info = MessageInfo{};
-  Status parsed = parser_.parse(text, message_);
-  if (!parsed.ok()) return parsed;
-  const auto& d = message_.delimiters();
-  info.control_id = std::string(message_.control_id());
-  info.message_type = std::string(message_.message_type()) + "^" + std::string(message_.trigger_event());
-  if (!message_.segments().empty()) {
-    const auto& msh = message_.segments()[0];
-    info.sending_application = std::string(hl7v2::component(message_.field(msh, 3), d, 1));
-    info.sending_facility = std::string(hl7v2::component(message_.field(msh, 4), d, 1));
+  info.format = std::string(format);
+  DocumentParser* parser = nullptr;
+  for (auto& [name, p] : parsers_)
+    if (name == format) parser = p.get();
+  if (!parser) {
+    const InputFormat* f = find_input_format(format);
+    if (!f)
+      return make_error(StatusCode::kFailedPrecondition, Stage::kParse, "FORMAT_UNKNOWN", "",
+                        "no input format named '" + std::string(format) + "'");
+    parsers_.emplace_back(std::string(format), f->new_parser());
+    parser = parsers_.back().second.get();
   }
+  Status parsed = parser->parse(text, info);
+  if (!parsed.ok()) return parsed;
+  const SourceDocument& doc = parser->document();
   const map::CompiledMapping* mapping = nullptr;
   if (!options_.forced_mapping.empty()) {
     mapping = mappings_->find(options_.forced_mapping);
@@ -28,19 +32,18 @@ Status MessageConverter::convert(std::string_view text, map::Output& out, Messag
       return make_error(StatusCode::kFailedPrecondition, Stage::kRoute, "MAPPING_NOT_FOUND", "",
                         "no mapping named '" + options_.forced_mapping + "'");
   } else {
-    map::RouteKey key{"hl7v2", message_.message_type(), message_.trigger_event(), info.sending_application,
-                      info.sending_facility};
+    map::RouteKey key{format, info.type, info.trigger, info.sending_application, info.sending_facility};
     mapping = mappings_->route(key);
     if (!mapping)
-      return make_error(StatusCode::kInvalidInput, Stage::kRoute, "NO_ROUTE", "MSH-9",
-                        "no mapping handles " + info.message_type + " from this sender");
+      return make_error(StatusCode::kInvalidInput, Stage::kRoute, "NO_ROUTE", format == "hl7v2" ? "MSH-9" : "",
+                        "no mapping handles " + std::string(format) + " " + info.message_type + " from this sender");
   }
   info.mapping = mapping;
   map::ConvertOptions copts;
   copts.report_unmapped = options_.report_unmapped;
-  Status mapped = engine_.convert(*mapping, message_, out, copts);
+  Status mapped = engine_.convert(*mapping, doc, out, copts);
   // Parser findings come first: they describe the input.
-  out.issues.insert(out.issues.begin(), message_.issues().begin(), message_.issues().end());
+  out.issues.insert(out.issues.begin(), doc.issues().begin(), doc.issues().end());
   if (!mapped.ok()) return mapped;
   if (options_.validate) {
     Issues vissues;

@@ -1,4 +1,4 @@
-// MessageConverter: one raw HL7 v2 message -> a validated FHIR Bundle, or an
+// MessageConverter: one raw message -> a validated FHIR Bundle, or an
 // Error that says which stage failed and where. The chain every entry point
 // shares (convert, run, replay, test): parse -> route -> map -> validate.
 //
@@ -15,8 +15,7 @@
 #include "pipeline/core/status.h"
 #include "pipeline/map/mapping_engine.h"
 #include "pipeline/map/mapping_set.h"
-#include "pipeline/parse/hl7v2/hl7v2_message.h"
-#include "pipeline/parse/hl7v2/hl7v2_parser.h"
+#include "pipeline/publish/input_format.h"
 #include "pipeline/validate/fhir_validator.h"
 
 namespace dxnorm::publish {
@@ -28,10 +27,8 @@ struct ConverterOptions {
 };
 
 // What is known about a message whatever happened to it (for headers, logs).
-struct MessageInfo {
-  std::string control_id;         // MSH-10
-  std::string message_type;       // "ORU^R01"
-  std::string sending_application, sending_facility;
+struct MessageInfo : MessageHeaderInfo {
+  std::string format;             // "hl7v2"
   const map::CompiledMapping* mapping = nullptr;
 };
 
@@ -40,9 +37,13 @@ class MessageConverter {
   MessageConverter(std::shared_ptr<const map::MappingSet> mappings, const validate::FhirValidator& validator,
                    ConverterOptions options = {});
 
-  // `text` is one message (see hl7v2::split_messages). On success `out`
-  // holds the Bundle and every issue (parser, mapping, unmapped).
-  Status convert(std::string_view text, map::Output& out, MessageInfo& info);
+  // `text` is one message of `format` (see InputFormat::split). On success
+  // `out` holds the Bundle and every issue (parser, mapping, unmapped).
+  Status convert(std::string_view format, std::string_view text, map::Output& out, MessageInfo& info);
+  // HL7 v2 (the first format; kept for callers that only speak it).
+  Status convert(std::string_view text, map::Output& out, MessageInfo& info) {
+    return convert("hl7v2", text, out, info);
+  }
 
   const map::MappingSet& mappings() const noexcept { return *mappings_; }
   // Swap in a new set (hot reload); takes effect at the next message.
@@ -52,8 +53,7 @@ class MessageConverter {
   std::shared_ptr<const map::MappingSet> mappings_;
   const validate::FhirValidator& validator_;
   ConverterOptions options_;
-  hl7v2::Hl7v2Parser parser_;
-  hl7v2::Message message_;
+  std::vector<std::pair<std::string, std::unique_ptr<DocumentParser>>> parsers_;  // per format, made on first use
   map::MappingEngine engine_;
 };
 

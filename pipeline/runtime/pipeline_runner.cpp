@@ -14,7 +14,7 @@
 #include "connectors/kafka/kafka_sink.h"
 #include "connectors/kafka/kafka_source.h"
 #include "pipeline/core/fhir_json.h"
-#include "pipeline/parse/hl7v2/hl7v2_parser.h"
+#include "pipeline/publish/input_format.h"
 #include "pipeline/publish/message_converter.h"
 #include "pipeline/runtime/json_log.h"
 
@@ -62,11 +62,14 @@ struct PipelineRunner::Impl {
   std::atomic<std::uint64_t> consumed{0}, published{0}, dead_lettered{0}, retried{0};
   std::atomic<std::int64_t> in_flight{0};
   std::unordered_map<std::string, std::string> forced_mapping;  // input topic -> mapping name
+  std::unordered_map<std::string, std::string> input_format;    // input topic -> format name
 
   Impl(RunConfig c, std::shared_ptr<const map::MappingSet> m, Metrics& mt)
       : cfg(std::move(c)), mappings(std::move(m)), metrics(mt) {
-    for (const auto& in : cfg.inputs)
+    for (const auto& in : cfg.inputs) {
       if (!in.mapping.empty()) forced_mapping[in.topic] = in.mapping;
+      input_format[in.topic] = in.format;
+    }
   }
 
   void describe_metrics() {
@@ -192,7 +195,11 @@ struct PipelineRunner::Impl {
     std::string topic_label = "topic=\"" + Metrics::label(r.topic) + "\"";
     out.clear();
     info = publish::MessageInfo{};
-    auto split = hl7v2::split_messages(r.payload);
+    const std::string& fmt_name = input_format.at(r.topic);
+    const publish::InputFormat* fmt = publish::find_input_format(fmt_name);
+    auto split = fmt ? fmt->split(r.payload)
+                     : Result<publish::SplitMessages>(make_error(StatusCode::kFailedPrecondition, Stage::kParse,
+                                                                 "FORMAT_UNKNOWN", "", "unknown input format " + fmt_name));
     Status st = ok_status();
     if (!split.ok()) {
       st = split.error();
@@ -202,7 +209,7 @@ struct PipelineRunner::Impl {
                                               : "the record holds " + std::to_string(split->messages.size()) +
                                                     " messages; publish one message per record (dxnorm publish splits batches)");
     } else {
-      st = conv.convert(split->messages.front(), out, info);
+      st = conv.convert(fmt_name, split->messages.front(), out, info);
     }
     metrics.observe("dxnorm_conversion_seconds", seconds_since(t0));
     bool dead = !st.ok();

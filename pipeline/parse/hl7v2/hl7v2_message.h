@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "pipeline/core/issue.h"
+#include "pipeline/core/source_tree.h"
 
 namespace dxnorm::hl7v2 {
 
@@ -42,28 +43,24 @@ struct Segment {
   std::uint32_t occurrence;    // 1-based occurrence of this name in the message
 };
 
-// A node of the group tree: either a segment (index into segments()) or a
-// child group. Groups follow the message-structure definitions in
-// schemas/hl7v2/message-structures.yaml.
-struct GroupNode;
+// The group tree: groups follow the message-structure definitions in
+// schemas/hl7v2/message-structures.yaml; leaves are segments (indexes into
+// Message::segments()). Group::def points to the hl7v2::GroupDef.
+using Group = dxnorm::SourceGroup;
+using GroupNode = dxnorm::SourceNode;
 
-struct Group {
-  const GroupDef* def = nullptr;      // nullptr for the root when the structure is unknown
-  std::string_view name;              // "PATIENT_RESULT", "ORDER_OBSERVATION"; root = structure id
-  const Group* parent = nullptr;
-  std::uint32_t index = 0;            // 1-based occurrence among same-named siblings
-  std::vector<GroupNode> children;    // in message order
-};
-
-struct GroupNode {
-  // Exactly one of the two is set.
-  const Group* group = nullptr;
-  std::int32_t segment = -1;          // index into Message::segments()
-  bool placed = true;                 // false: the structure had no place for it (reported)
-};
-
-class Message {
+class Message final : public SourceDocument {
  public:
+  // SourceDocument
+  std::string_view format() const noexcept override { return "hl7v2"; }
+  std::size_t leaf_count() const noexcept override { return segments_.size(); }
+  std::string_view leaf_name(std::size_t i) const noexcept override { return segments_[i].name; }
+  std::uint32_t leaf_occurrence(std::size_t i) const noexcept override { return segments_[i].occurrence; }
+  std::string_view identity() const noexcept override { return control_id_; }
+  std::string_view sender() const noexcept override {
+    return segments_.empty() ? std::string_view{} : field(segments_.front(), 4);
+  }
+
   const Delimiters& delimiters() const noexcept { return delims_; }
   std::string_view text() const noexcept { return text_; }
   std::span<const Segment> segments() const noexcept { return segments_; }
@@ -81,7 +78,7 @@ class Message {
   std::string_view version() const noexcept { return version_; }
 
   // Root of the group tree (the message itself).
-  const Group& root() const noexcept { return groups_.front(); }
+  const Group& root() const noexcept override { return groups_.front(); }
 
   // --- Navigation helpers (added with the parser implementation) ---------
   // Every group of the message, root first, then in document order (a group
@@ -102,7 +99,7 @@ class Message {
 
   // What the parser noticed but tolerated: segments it could not place in
   // the structure, unknown segments, trailing garbage... Never patient data.
-  const Issues& issues() const noexcept { return issues_; }
+  const Issues& issues() const noexcept override { return issues_; }
 
   // Internal storage, filled by Hl7v2Parser. Public for the parser and tests.
   std::span<const std::pair<std::uint32_t, std::uint32_t>> field_spans() const noexcept {

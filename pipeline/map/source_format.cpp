@@ -1,0 +1,27 @@
+#include "pipeline/map/source_format.h"
+
+#include "pipeline/map/hl7v2_path.h"
+
+namespace dxnorm::map {
+
+namespace {
+// Every format of the mapping language. A new format adds its line here.
+const SourceFormat* const* formats() {
+  static const SourceFormat* const all[] = {&hl7v2_format(), nullptr};
+  return all;
+}
+}  // namespace
+
+const SourceFormat* find_format(std::string_view name) noexcept {
+  for (auto f = formats(); *f; ++f)
+    if ((*f)->name() == name) return *f;
+  return nullptr;
+}
+
+std::vector<std::string> format_names() {
+  std::vector<std::string> r;
+  for (auto f = formats(); *f; ++f) r.emplace_back((*f)->name());
+  return r;
+}
+
+}  // namespace dxnorm::map
