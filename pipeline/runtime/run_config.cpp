@@ -1,5 +1,7 @@
 #include "pipeline/runtime/run_config.h"
 
+#include "pipeline/publish/input_format.h"
+
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -194,8 +196,11 @@ RunConfig RunConfig::load(const std::string& path) {
         else d.error(path, kk.first, "unknown key '" + n + "' in input (expected topic, format, mapping)");
       }
       if (t.topic.empty()) d.error(path, in, "input without 'topic'");
-      if (t.format != "hl7v2")
-        d.error(path, in["format"], "unsupported input format '" + t.format + "' (supported: hl7v2)");
+      if (!publish::find_input_format(t.format)) {
+        std::string known;
+        for (const auto& f : publish::input_format_names()) known += (known.empty() ? "" : ", ") + f;
+        d.error(path, in["format"], "unsupported input format '" + t.format + "' (supported: " + known + ")");
+      }
       if (t.topic == c.dead_letter_topic)
         d.error(path, in["topic"], "input topic '" + t.topic + "' is also the dead-letter topic: failures would loop");
       if (t.topic == c.bundle_topic || (c.per_resource_topics && t.topic.rfind(c.resource_topic_prefix, 0) == 0))
