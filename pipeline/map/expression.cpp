@@ -866,15 +866,19 @@ std::size_t Expr::eval(const Scope& scope, EvalContext& ctx, const RuntimeEnv& e
       std::size_t vb = st.size();
       for (std::size_t i = 2; i < args.size(); ++i) args[i]->eval(scope, ctx, env);
       std::size_t ve = st.size();
+      // An absent value to compare with selects the values whose field is absent.
+      bool want_empty = true;
+      for (std::size_t k = vb; k < ve; ++k)
+        if (!st[k].text.empty()) want_empty = false;
       std::size_t w = base;
       for (std::size_t r = base; r < base + n; ++r) {
         const Value& v = st[r];
         if (!v.has_cursor || v.cursor.segment < 0 || field <= 0) continue;
         ctx.reads.mark(v.cursor.segment, static_cast<unsigned>(field));
         std::string_view f = ctx.format->leaf_field(*ctx.doc, v.cursor.segment, field);
-        bool keep = false;
+        bool keep = want_empty && f.empty();
         for (std::size_t k = vb; k < ve; ++k)
-          if (st[k].text == f) keep = true;
+          if (!st[k].text.empty() && st[k].text == f) keep = true;
         if (keep) st[w++] = v;
       }
       st.resize(w);

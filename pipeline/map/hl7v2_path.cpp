@@ -192,12 +192,15 @@ std::string_view seg_name(const EvalContext& ctx, std::int32_t s) {
 // Depth-first search of a group's subtree for segments with `name`, skipping
 // the child group `skip` (already searched by the caller).
 // Calls `fn(index)` for each match in message order; stops when fn returns false.
+// Also skips every sibling group with the same name as `skip`: those are
+// other instances (another order, another observation), never "nearer".
 template <class Fn>
 bool for_each_segment_in(const EvalContext& ctx, const Group& g, std::string_view name, Fn&& fn,
                          const Group* skip = nullptr) {
   for (const GroupNode& n : g.children) {
     if (n.group) {
-      if (n.group != skip && !for_each_segment_in(ctx, *n.group, name, fn)) return false;
+      if (skip && n.group->name == skip->name) continue;
+      if (!for_each_segment_in(ctx, *n.group, name, fn)) return false;
     } else if (n.segment >= 0 && seg_name(ctx, n.segment) == name) {
       if (!fn(n.segment)) return false;
     }

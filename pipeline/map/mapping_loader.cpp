@@ -84,10 +84,19 @@ class Compiler {
       Diagnostic d;
       d.file = *file;
       d.line = n.Mark().line + 1;
-      // Point into the expression when it is on one line.
-      int offset = n.Tag() == "!" ? 1 : 0;
-      d.column = n.Mark().column + 1 + offset + col;
-      d.message = "in expression '" + std::string(text) + "': " + err;
+      // Point into the expression: past the opening quote and whatever was
+      // stripped before `text` (the "=" of a template value).
+      std::size_t prefix = 0;
+      if (n.IsScalar()) {
+        const std::string& raw = n.Scalar();
+        if (raw.size() >= text.size() && raw.compare(raw.size() - text.size(), text.size(), text) == 0)
+          prefix = raw.size() - text.size();
+      }
+      int quote = n.Tag() == "!" ? 1 : 0;
+      d.column = n.Mark().column + 1 + quote + static_cast<int>(prefix) + col;
+      std::string_view shown = text;
+      while (!shown.empty() && shown.front() == ' ') shown.remove_prefix(1);
+      d.message = "in expression '" + std::string(shown) + "': " + err;
       diags_.add(d);
     }
     return e;
@@ -195,6 +204,10 @@ class Compiler {
       }
       std::string choice;
       const ElementDef* def = td->find(key, &choice);
+      if (!def && td->find(key + "[x]")) {
+        error(file, kv.first, "'" + key + "' is a choice: name the type, e.g. " + key + "String or " + key + "Quantity");
+        continue;
+      }
       if (!def) {
         error(file, kv.first, "unknown FHIR element '" + key + "' in " + type + known_elements(*td));
         continue;
@@ -269,15 +282,14 @@ class Compiler {
   void compile_scalar(const std::string* file, const YAML::Node& n, TemplateNode& node, bool primitive) {
     std::string s = n.as<std::string>();
     bool quoted = n.Tag() == "!";
-    if (!s.empty() && s[0] == '=' && !quoted) {
+    (void)quoted;  // quoted or not, "= ..." is an expression (YAML needs quotes around ': ')
+    if (!s.empty() && s[0] == '=') {
       node.kind = TemplateNode::Kind::kExpr;
-      node.expr = expr(file, n, std::string_view(s).substr(1));
-      return;
-    }
-    if (!s.empty() && s[0] == '=' && quoted) {
-      // A quoted "= ..." is still an expression: quoting is needed for YAML
-      // when the expression has ': ' or starts with special characters.
-      node.kind = TemplateNode::Kind::kExpr;
+      if (!primitive) {
+        error(file, n, "this element is a " + node.fhir_type +
+                           ": an expression gives one text value; give its elements as a map (or use $use / $ref)");
+        return;
+      }
       node.expr = expr(file, n, std::string_view(s).substr(1));
       return;
     }

@@ -271,3 +271,44 @@ TEST_CASE("code tables: duplicate and conflicting entries are load errors") {
   CHECK(d.find("dup.yaml:5:3: error: duplicate entry for source code 'A' in table dup") != std::string::npos);
   CHECK(d.find("dup.yaml:7:3: error: conflicting entry for source code 'B' in table dup") != std::string::npos);
 }
+
+TEST_CASE("reading a segment never borrows it from a sibling instance of the scope's group") {
+  // Order 2 has no ORC: ORC-2 read in its scope must be absent, not order 1's.
+  MapDir dir;
+  auto m = load(dir, R"Y(resources:
+  - name: order
+    type: ServiceRequest
+    for: PATIENT_RESULT.ORDER_OBSERVATION
+    id: [OBR-3.1]
+    fields:
+      status: active
+      intent: order
+      code: {text: "= OBR-4.1"}
+      identifier:
+        - value: "= ORC-2.1 ?? 'none'"
+      note:
+        - text: "= PID-5.1"
+)Y");
+  REQUIRE_MESSAGE(m, dir.diags.to_string());
+  const std::string msg =
+      "MSH|^~\\&|LAB|FAC|RCV|RFAC|20240115103000||ORU^R01^ORU_R01|C|P|2.5.1\rPID|1||1||DOE^JO\r"
+      "ORC|RE|PL1\rOBR|1|PL1|F1|T1\rOBX|1|ST|A||v||||||F\r"
+      "OBR|2||F2|T2\rOBX|1|ST|B||v||||||F\r";
+  auto r = run(*m, msg);
+  REQUIRE_MESSAGE(r->ok, r->error);
+  REQUIRE(r->count("ServiceRequest") == 2);
+  CHECK(s((*r->resource(0))["identifier"][0]["value"]) == "PL1");
+  CHECK(s((*r->resource(1))["identifier"][0]["value"]) == "none");
+  // ...while a segment of a different group kind (the PATIENT's PID) is still found outward.
+  CHECK(s((*r->resource(1))["note"][0]["text"]) == "DOE");
+}
+
+TEST_CASE("whereField with an absent value selects the values whose field is absent") {
+  auto r = eval_exprs({{"noid", "OBX-5(*) | whereField(3, PID-30) | join(',')"}},
+                      "MSH|^~\\&|A|B|C|D|20240101||ORU^R01|1|P|2.5\rPID|1||1\rOBR|1||F|T\r"
+                      "OBX|1|TX|||line1\rOBX|2|TX|CODE||other\rOBX|3|TX|||line2\r");
+  REQUIRE_MESSAGE(r.load_errors.empty(), r.load_errors);
+  auto it = r.values.find("noid");
+  REQUIRE(it != r.values.end());
+  CHECK(it->second == "line1,line2");
+}

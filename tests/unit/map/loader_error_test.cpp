@@ -48,7 +48,7 @@ TEST_CASE("unknown FHIR element, unknown key and wrong shapes, all reported with
   std::string f = dir.path().string() + "/m.yaml:";
   CHECK(has_line(d, f + "8:5: error: unknown key 'colour' in resource"));
   CHECK(has_line(d, f + "12:7: error: unknown FHIR element 'valu' in Observation"));
-  CHECK(has_line(d, f + "13:7: error: unknown FHIR element 'value' in Observation (elements: meta, identifier"));
+  CHECK(has_line(d, f + "13:7: error: 'value' is a choice: name the type, e.g. valueString"));
   CHECK(has_line(d, f + "15:7: error: unknown directive '$frobnicate'"));
   CHECK(has_line(d, f + "14:18: error: this element is a CodeableConcept: give its elements as a map"));
 }
