@@ -13,16 +13,15 @@
 
 #include "connectors/kafka/kafka_sink.h"
 #include "connectors/kafka/kafka_source.h"
-#include "pipeline/core/fhir_json.h"
 #include "pipeline/publish/input_format.h"
 #include "pipeline/publish/message_converter.h"
 #include "pipeline/runtime/json_log.h"
+#include "pipeline/runtime/output_records.h"
 
 namespace dxnorm::runtime {
 
 namespace {
 using Clock = std::chrono::steady_clock;
-constexpr const char* kContentType = "application/fhir+json; fhirVersion=4.0";
 
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
@@ -96,15 +95,6 @@ struct PipelineRunner::Impl {
     });
   }
 
-  kafka::KafkaHeaders source_headers(const kafka::KafkaRecord& r) {
-    return {
-        {"dxnorm-source-topic", r.topic},
-        {"dxnorm-source-partition", std::to_string(r.partition)},
-        {"dxnorm-source-offset", std::to_string(r.offset)},
-        {"dxnorm-version", DXNORM_VERSION},
-    };
-  }
-
   // Called exactly once per job attempt, on the sink's thread (or a producing
   // thread). Must be quick.
   void on_done(const std::shared_ptr<Job>& job, std::size_t worker, const Status& outcome, bool dead_letter,
@@ -173,6 +163,7 @@ struct PipelineRunner::Impl {
     map::Output out;
     publish::MessageInfo info;
     rapidjson::StringBuffer sb;
+    std::vector<OutputRecord> records;
     while (true) {
       std::shared_ptr<Job> job;
       {
@@ -184,12 +175,12 @@ struct PipelineRunner::Impl {
       }
       wk.cv.notify_all();
       if (job->attempts > 0) std::this_thread::sleep_for(std::chrono::milliseconds(std::min(5000, 200 * job->attempts)));
-      process(w, job, converter_for(job->record.topic), out, info, sb);
+      process(w, job, converter_for(job->record.topic), out, info, sb, records);
     }
   }
 
   void process(std::size_t w, const std::shared_ptr<Job>& job, publish::MessageConverter& conv, map::Output& out,
-               publish::MessageInfo& info, rapidjson::StringBuffer& sb) {
+               publish::MessageInfo& info, rapidjson::StringBuffer& sb, std::vector<OutputRecord>& records) {
     const kafka::KafkaRecord& r = job->record;
     auto t0 = Clock::now();
     std::string topic_label = "topic=\"" + Metrics::label(r.topic) + "\"";
@@ -230,51 +221,20 @@ struct PipelineRunner::Impl {
     }
     auto completion = kafka::DeliveryCompletion::create(
         [this, job, w, dead, labels](const Status& s) { on_done(job, w, s, dead, labels); });
-    kafka::KafkaHeaders base = source_headers(r);
-    if (!info.control_id.empty()) base.push_back({"dxnorm-message-control-id", info.control_id});
+    SourcePosition from{r.topic, r.partition, r.offset};
+    records.clear();
     if (dead) {
       const Error& e = st.error();
       log(LogLevel::kInfo, "message dead-lettered",
           {{"topic", r.topic}, {"partition", std::to_string(r.partition)}, {"offset", std::to_string(r.offset)},
            {"control_id", info.control_id}, {"stage", std::string(to_string(e.stage))}, {"code", e.error_code},
            {"location", e.location}});
-      kafka::KafkaHeaders h = base;
-      h.push_back({"dxnorm-error-code", e.error_code});
-      h.push_back({"dxnorm-error-stage", std::string(to_string(e.stage))});
-      h.push_back({"dxnorm-error-status", std::string(to_string(e.code))});
-      h.push_back({"dxnorm-error-location", e.location});
-      std::string msg = e.message.substr(0, 1000);
-      h.push_back({"dxnorm-error-message", msg});
-      if (info.mapping) h.push_back({"dxnorm-mapping", info.mapping->name});
-      // The original bytes, unchanged.
-      (void)sink->produce(cfg.dead_letter_topic, r.key, r.payload, h, completion);
-      completion->seal();
-      return;
+      records.push_back(build_dead_letter(cfg, from, info, e, r.key, r.payload));
+    } else {
+      build_fhir_records(cfg, from, info, out, conv.mappings().version(), sb, records);
     }
-    base.push_back({"content-type", kContentType});
-    base.push_back({"dxnorm-mapping", info.mapping->name});
-    base.push_back({"dxnorm-mapping-version", info.mapping->version + "+" + conv.mappings().version()});
-    std::size_t warnings = 0;
-    for (const auto& i : out.issues)
-      if (i.severity == Severity::kWarning) ++warnings;
-    if (warnings) base.push_back({"dxnorm-warnings", std::to_string(warnings)});
-    // The Bundle, keyed by its id.
-    sb.Clear();
-    fhir::write_fhir_json(out.bundle, sb);
-    std::string bundle_key = "Bundle/";
-    if (out.bundle.HasMember("id")) bundle_key += out.bundle["id"].GetString();
-    Status ps = sink->produce(cfg.bundle_topic, bundle_key, std::string_view(sb.GetString(), sb.GetSize()), base, completion);
-    if (ps.ok() && cfg.per_resource_topics) {
-      const auto& entries = out.bundle["entry"];
-      for (rapidjson::SizeType i = 0; i < entries.Size() && ps.ok(); ++i) {
-        const auto& res = entries[i]["resource"];
-        const auto& ro = out.resources[i];
-        sb.Clear();
-        fhir::write_fhir_json(res, sb);
-        ps = sink->produce(cfg.resource_topic(ro.type), ro.type + "/" + ro.id,
-                           std::string_view(sb.GetString(), sb.GetSize()), base, completion);
-      }
-    }
+    for (const auto& rec : records)
+      if (!sink->produce(rec.topic, rec.key, rec.value, rec.headers, completion).ok()) break;  // the completion has the error
     completion->seal();
   }
 
