@@ -36,6 +36,7 @@ void Arena::reset() noexcept {
 
 void ReadTracker::reset(std::size_t segments) {
   seen_.assign(segments, 0);
+  parts_.clear();
 }
 
 }  // namespace dxnorm::map

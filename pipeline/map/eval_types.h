@@ -76,9 +76,17 @@ class ReadTracker {
   bool field_read(std::size_t s, unsigned field) const noexcept {
     return (seen_[s] & (field < 63 ? (std::uint64_t{1} << field) : (std::uint64_t{1} << 63))) != 0;
   }
+  // Formats whose leaves hold more parts than 63 numbered fields (DICOM
+  // datasets) mark parts by a document-wide ordinal instead.
+  void mark_part(std::size_t ordinal) {
+    if (ordinal >= parts_.size()) parts_.resize(ordinal + 1, 0);
+    parts_[ordinal] = 1;
+  }
+  bool part_read(std::size_t ordinal) const noexcept { return ordinal < parts_.size() && parts_[ordinal]; }
 
  private:
   std::vector<std::uint64_t> seen_;  // bit 0: segment itself; bit f: field f
+  std::vector<std::uint8_t> parts_;  // by ordinal (mark_part); capacity kept across messages
 };
 
 class MappingEngine;
