@@ -1,0 +1,343 @@
+// End-to-end benchmark of `dxnorm run`'s pipeline through the embedded broker
+// (librdkafka's mock cluster, in this process): PipelineRunner with the
+// shipped mappings, at-least-once (offsets stored after delivery, commits on),
+// idempotent producer, acks=all.
+//
+// Input: copies of bench/data/oru_r01_cmp_14obx.hl7 (14-result chemistry
+// panel, 3.9 KB; 1 Bundle + 21 resources out, ~46 KB) with distinct MSH-10.
+//
+// Modes:
+//   backlog (default): pre-publish N messages, then start the runner and
+//     measure sustained throughput from the first consume to the last
+//     delivery ack. The pre-publisher compresses (lz4) so that the mock, which
+//     keeps ~5 MB per partition, holds all N inputs until they are consumed.
+//   --rate R: start the runner, then produce R messages/s for --seconds S;
+//     a downstream consumer reads fhir.DiagnosticReport (one per message) and
+//     measures latency from the input's produce() call to the output being
+//     fetched downstream (true end to end, same clock).
+// Both modes also print the runner's own latency histograms (consume ->
+// delivery ack of every output record, and input record timestamp ->
+// delivery ack) as bucket upper bounds, and the peak resident memory of the
+// whole process (VmHWM: pipeline + mock broker + benchmark clients).
+//
+// Run: build/bench/bench_pipeline [--messages 100000] [--workers 2]
+//        [--partitions 6] [--out-partitions 6] [--rate R --seconds S]
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "connectors/kafka/embedded_broker.h"
+#include "connectors/kafka/kafka_config.h"
+#include "connectors/kafka/kafka_handles.h"
+#include "connectors/kafka/kafka_log.h"
+#include "connectors/kafka/kafka_publish.h"
+#include "connectors/kafka/kafka_sink.h"
+#include "pipeline/map/mapping_set.h"
+#include "pipeline/runtime/json_log.h"
+#include "pipeline/runtime/metrics.h"
+#include "pipeline/runtime/pipeline_runner.h"
+#include "pipeline/runtime/run_config.h"
+
+using namespace dxnorm;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct Options {
+  long messages = 100000;
+  int workers = 2;
+  int partitions = 6;
+  int out_partitions = 6;
+  double rate = 0;  // > 0: fixed-rate mode
+  double seconds = 20;
+};
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The message with MSH-10 replaced.
+std::string with_control_id(const std::string& msg, const std::string& id) {
+  const char sep = msg[3];
+  std::size_t p = 0;
+  for (int i = 0; i < 9; ++i) p = msg.find(sep, p) + 1;  // start of MSH-10
+  const std::size_t e = msg.find(sep, p);
+  return msg.substr(0, p) + id + msg.substr(e);
+}
+
+std::string proc_status(const char* field) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(field, 0) == 0) {
+      auto v = line.substr(std::strlen(field));
+      v.erase(0, v.find_first_not_of(" \t"));
+      return v;
+    }
+  return "?";
+}
+
+// p-quantile of a Prometheus histogram in `text`: the upper bound of the
+// first bucket holding it ("<= X s").
+std::string histogram_quantile(const std::string& text, const std::string& name, double q) {
+  std::vector<std::pair<std::string, double>> buckets;
+  std::istringstream in(text);
+  std::string line;
+  const std::string prefix = name + "_bucket{le=\"";
+  while (std::getline(in, line)) {
+    if (line.rfind(prefix, 0) != 0) continue;
+    auto close = line.find('"', prefix.size());
+    buckets.emplace_back(line.substr(prefix.size(), close - prefix.size()), std::stod(line.substr(line.rfind(' ') + 1)));
+  }
+  if (buckets.empty() || buckets.back().second == 0) return "n/a";
+  const double want = q * buckets.back().second;
+  for (const auto& [le, n] : buckets)
+    if (n >= want) return "<= " + le + " s";
+  return "n/a";
+}
+
+double quantile(std::vector<double>& v, double q) {
+  if (v.empty()) return NAN;
+  std::size_t k = std::min(v.size() - 1, static_cast<std::size_t>(q * static_cast<double>(v.size())));
+  std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
+  return v[k];
+}
+
+runtime::RunConfig bench_config(const kafka::EmbeddedBroker& broker, const Options& o) {
+  runtime::RunConfig c;
+  c.file = "<bench>";
+  // As config/dxnorm.yaml ships, plus the broker address.
+  c.kafka = {{"bootstrap.servers", broker.bootstraps()}};
+  c.consumer = {{"group.id", "dxnorm-bench"}, {"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "1000"}};
+  c.producer = {{"linger.ms", "5"}};
+  runtime::InputTopic in;
+  in.topic = "hl7v2.in";
+  c.inputs.push_back(in);
+  c.mappings_dir = std::string(DXNORM_SOURCE_DIR) + "/mappings";
+  c.workers = o.workers;
+  return c;
+}
+
+// A downstream consumer of one topic (assign, no group) that records, per
+// message control id header, when the record was fetched.
+class LatencyReader {
+ public:
+  LatencyReader(const std::string& bootstrap, const std::string& topic, int partitions, std::size_t n)
+      : seen_(n) {
+    rk_ = kafka::make_client(RD_KAFKA_CONSUMER,
+                             kafka::make_conf({{"bootstrap.servers", bootstrap},
+                                               {"group.id", "bench-latency"},
+                                               {"enable.auto.commit", "false"},
+                                               {"fetch.wait.max.ms", "5"},
+                                               {"auto.offset.reset", "earliest"}}));
+    rd_kafka_poll_set_consumer(rk_.get());
+    auto* list = rd_kafka_topic_partition_list_new(partitions);
+    for (int i = 0; i < partitions; ++i)
+      rd_kafka_topic_partition_list_add(list, topic.c_str(), i)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(rk_.get(), list);
+    rd_kafka_topic_partition_list_destroy(list);
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~LatencyReader() {
+    stop_ = true;
+    thread_.join();
+    rd_kafka_consumer_close(rk_.get());
+  }
+  std::size_t count() const { return count_.load(); }
+  // Fetch time of message i (first sighting), or time_point{} if never seen.
+  Clock::time_point seen(std::size_t i) const { return seen_[i]; }
+
+ private:
+  void loop() {
+    while (!stop_) {
+      rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_.get(), 50);
+      if (!m) continue;
+      const auto now = Clock::now();
+      if (!m->err) {
+        rd_kafka_headers_t* h = nullptr;
+        const void* v = nullptr;
+        size_t sz = 0;
+        if (rd_kafka_message_headers(m, &h) == 0 &&
+            rd_kafka_header_get_last(h, "dxnorm-message-control-id", &v, &sz) == 0 && v) {
+          std::string id(static_cast<const char*>(v), sz);  // "BENCH-<i>"
+          std::size_t i = std::stoul(id.substr(6));
+          if (i < seen_.size() && seen_[i] == Clock::time_point{}) {
+            seen_[i] = now;
+            count_.fetch_add(1);
+          }
+        }
+      }
+      rd_kafka_message_destroy(m);
+    }
+  }
+  kafka::KafkaHandle rk_;
+  std::vector<Clock::time_point> seen_;
+  std::atomic<std::size_t> count_{0};
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+void print_runner_latency(runtime::Metrics& metrics) {
+  const std::string text = metrics.render();
+  std::printf("runner latency, consume -> delivery ack (dxnorm_end_to_end_seconds): p50 %s, p99 %s\n",
+              histogram_quantile(text, "dxnorm_end_to_end_seconds", 0.5).c_str(),
+              histogram_quantile(text, "dxnorm_end_to_end_seconds", 0.99).c_str());
+  std::printf("runner latency, input timestamp -> delivery ack (dxnorm_source_to_delivery_seconds): p50 %s, p99 %s\n",
+              histogram_quantile(text, "dxnorm_source_to_delivery_seconds", 0.5).c_str(),
+              histogram_quantile(text, "dxnorm_source_to_delivery_seconds", 0.99).c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) throw std::runtime_error(a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "--messages") o.messages = std::stol(next());
+    else if (a == "--workers") o.workers = std::stoi(next());
+    else if (a == "--partitions") o.partitions = std::stoi(next());
+    else if (a == "--out-partitions") o.out_partitions = std::stoi(next());
+    else if (a == "--rate") o.rate = std::stod(next());
+    else if (a == "--seconds") o.seconds = std::stod(next());
+    else {
+      std::cerr << "usage: bench_pipeline [--messages N] [--workers W] [--partitions P] [--out-partitions P] "
+                   "[--rate MSG_PER_S --seconds S]\n";
+      return 2;
+    }
+  }
+  runtime::set_log_level(runtime::LogLevel::kWarning);
+  kafka::set_log_handler([](int level, std::string_view msg) {
+    if (level <= kafka::kLogError) std::fprintf(stderr, "kafka: %.*s\n", static_cast<int>(msg.size()), msg.data());
+  });
+
+  const std::string message = read_file(std::string(DXNORM_SOURCE_DIR) + "/bench/data/oru_r01_cmp_14obx.hl7");
+  kafka::EmbeddedBroker broker(1);
+  runtime::Metrics metrics;
+  auto cfg = bench_config(broker, o);
+  for (const auto& t : cfg.all_topics())
+    broker.create_topic({t, t == "hl7v2.in" ? o.partitions : o.out_partitions, 1});
+  map::LoaderOptions lo;
+  auto mappings = map::MappingSet::load(cfg.mappings_dir, lo);
+
+  std::printf("bench_pipeline: %s, %d worker(s), input %d partition(s), outputs %d partition(s), %ld-core machine\n",
+              o.rate > 0 ? "fixed-rate mode" : "backlog mode", o.workers, o.partitions, o.out_partitions,
+              sysconf(_SC_NPROCESSORS_ONLN));
+
+  if (o.rate <= 0) {
+    // ---- backlog: pre-publish N, then drain.
+    const std::size_t n = static_cast<std::size_t>(o.messages);
+    std::vector<std::string> payloads;
+    payloads.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) payloads.push_back(with_control_id(message, "BENCH-" + std::to_string(i)));
+    auto t0 = Clock::now();
+    auto report = kafka::publish_records({{"bootstrap.servers", broker.bootstraps()},
+                                          {"compression.type", "lz4"},
+                                          {"linger.ms", "50"}},
+                                         "hl7v2.in", payloads,
+                                         [&payloads](std::size_t i, std::string_view) { return "BENCH-" + std::to_string(i); },
+                                         std::chrono::seconds(300));
+    payloads.clear();
+    payloads.shrink_to_fit();
+    if (!report.ok()) {
+      std::fprintf(stderr, "pre-publish failed: %s\n", report.first_error ? report.first_error->to_string().c_str() : "");
+      return 1;
+    }
+    std::printf("pre-published %zu messages in %.2f s (lz4); VmRSS now %s\n", report.delivered,
+                std::chrono::duration<double>(Clock::now() - t0).count(), proc_status("VmRSS:").c_str());
+
+    runtime::PipelineRunner runner(cfg, mappings, metrics);
+    std::thread th([&] { (void)runner.run(); });
+    Clock::time_point first{}, last{};
+    const auto deadline = Clock::now() + std::chrono::seconds(600);
+    while (Clock::now() < deadline) {
+      auto c = runner.counts();
+      if (first == Clock::time_point{} && c.consumed > 0) first = Clock::now();
+      if (c.published + c.dead_lettered >= n) {
+        last = Clock::now();
+        break;
+      }
+      std::this_thread::sleep_for(1ms);
+    }
+    const auto c = runner.counts();
+    runner.stop();
+    th.join();
+    if (last == Clock::time_point{}) {
+      std::fprintf(stderr, "did not finish: consumed %lu, published %lu, dead %lu\n",
+                   static_cast<unsigned long>(c.consumed), static_cast<unsigned long>(c.published),
+                   static_cast<unsigned long>(c.dead_lettered));
+      return 1;
+    }
+    const double secs = std::chrono::duration<double>(last - first).count();
+    std::printf("messages: %zu consumed %lu, published %lu, dead-lettered %lu, delivery retries %lu\n", n,
+                static_cast<unsigned long>(c.consumed), static_cast<unsigned long>(c.published),
+                static_cast<unsigned long>(c.dead_lettered), static_cast<unsigned long>(c.retried));
+    std::printf("sustained throughput (first consume -> last delivery ack): %.0f messages/s over %.2f s\n",
+                static_cast<double>(n) / secs, secs);
+    print_runner_latency(metrics);
+  } else {
+    // ---- fixed rate: runner first, then produce at `rate` while a downstream
+    // consumer timestamps the DiagnosticReport of every message.
+    const std::size_t n = static_cast<std::size_t>(o.rate * o.seconds);
+    runtime::PipelineRunner runner(cfg, mappings, metrics);
+    std::thread th([&] { (void)runner.run(); });
+    while (!runner.ready()) std::this_thread::sleep_for(10ms);
+    LatencyReader reader(broker.bootstraps(), "fhir.DiagnosticReport", o.out_partitions, n);
+    std::this_thread::sleep_for(500ms);
+    std::vector<Clock::time_point> produced(n);
+    kafka::KafkaSinkOptions so;
+    so.properties = {{"bootstrap.servers", broker.bootstraps()}, {"linger.ms", "1"}};
+    kafka::KafkaSink sink(so);
+    const auto start = Clock::now();
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto due = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
+                                   static_cast<double>(i) / o.rate));
+      std::this_thread::sleep_until(due);
+      const std::string id = "BENCH-" + std::to_string(i);
+      const std::string payload = with_control_id(message, id);
+      produced[i] = Clock::now();
+      (void)sink.produce("hl7v2.in", id, payload, {}, nullptr);
+    }
+    const double produce_secs = std::chrono::duration<double>(Clock::now() - start).count();
+    (void)sink.flush(30s);
+    const auto deadline = Clock::now() + 120s;
+    while (reader.count() < n && Clock::now() < deadline) std::this_thread::sleep_for(10ms);
+    const auto c = runner.counts();
+    runner.stop();
+    th.join();
+    std::vector<double> lat;
+    lat.reserve(n);
+    for (std::size_t i = 0; i < n; ++i)
+      if (reader.seen(i) != Clock::time_point{})
+        lat.push_back(std::chrono::duration<double, std::milli>(reader.seen(i) - produced[i]).count());
+    std::printf("offered %.0f messages/s for %.1f s (%zu messages, achieved %.0f/s); consumed %lu, published %lu\n", o.rate,
+                produce_secs, n, static_cast<double>(n) / produce_secs, static_cast<unsigned long>(c.consumed),
+                static_cast<unsigned long>(c.published));
+    std::printf("end-to-end latency, input produce() -> its DiagnosticReport fetched downstream (%zu of %zu seen): "
+                "p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
+                lat.size(), n, quantile(lat, 0.5), quantile(lat, 0.99), quantile(lat, 1.0));
+    print_runner_latency(metrics);
+  }
+  std::printf("peak resident memory (VmHWM, whole process incl. the mock broker's retained data): %s\n",
+              proc_status("VmHWM:").c_str());
+  return 0;
+}
