@@ -41,5 +41,7 @@ int convert_main(const std::vector<std::string>& args);
 int run_main(const std::vector<std::string>& args);
 int broker_main(const std::vector<std::string>& args);
 int publish_main(const std::vector<std::string>& args);
+int lint_main(const std::vector<std::string>& args);
+int test_main(const std::vector<std::string>& args);
 
 }  // namespace dxnorm::cli

@@ -35,6 +35,8 @@ Poco::Util::OptionSet convert_options() {
   o.addOption(Option("no-validate", "", "skip FHIR validation (for debugging mappings only)"));
   o.addOption(Option("unmapped-fields", "", "also report every non-empty field that no rule read (default: segments only)"));
   o.addOption(Option("quiet", "q", "print errors only (no warnings or unmapped report)"));
+  o.addOption(Option("trace", "t", "for every FHIR element, the mapping rule (file:line:column) that wrote it and the "
+                                   "input it came from: <output>.trace.tsv beside each file with --out, else on stderr"));
   return o;
 }
 
@@ -82,6 +84,7 @@ int convert_main(const std::vector<std::string>& args) {
   std::shared_ptr<const map::MappingSet> set;
   publish::ConverterOptions copts;
   copts.validate = !pa.has("no-validate");
+  copts.trace = pa.has("trace");
   try {
     map::Diagnostics warnings;
     std::string mapping = pa.get("mapping");
@@ -176,6 +179,18 @@ int convert_main(const std::vector<std::string>& args) {
       }
       if (format == "bundle") *os << fhir::to_fhir_json(out.bundle, pretty) << '\n';
       else write_ndjson(out.bundle, *os);
+      if (copts.trace) {
+        std::ofstream tf;
+        std::ostream* ts = &std::cerr;
+        if (!out_dir.empty()) {
+          tf.open(fs::path(out_dir) / (fs::path(file).filename().string() + "." + std::to_string(n) + ".trace.tsv"),
+                  std::ios::binary);
+          ts = &tf;
+          *ts << "fhir_path\trule\tinput\n";
+        }
+        for (const auto& t : out.trace)
+          *ts << (out_dir.empty() ? "trace: " : "") << t.fhir_path << '\t' << t.rule << '\t' << t.input << '\n';
+      }
     }
   }
   if (!quiet || failed)

@@ -8,6 +8,7 @@
 #include "pipeline/core/nhs_number.h"
 #include "pipeline/map/code_tables.h"
 #include "pipeline/map/datetime.h"
+#include "pipeline/map/resource_id.h"
 
 namespace dxnorm::map {
 
@@ -16,7 +17,7 @@ namespace {
 enum Fn : int {
   kDate, kDateTime, kInstant, kTime, kDecimal, kInteger, kPositiveInt, kUpper, kLower, kTrim,
   kNhsNumber, kFirst, kLast, kCount, kExists, kEmpty, kJoin, kSplit, kSubstring, kReplace,
-  kStartsWith, kContains, kMap, kDisplay, kSystem, kLines, kWhereField, kRangeLow, kRangeHigh, kFnCount
+  kStartsWith, kContains, kMap, kDisplay, kSystem, kLines, kWhereField, kRangeLow, kRangeHigh, kBase64, kId, kSum, kBefore, kFnCount
 };
 
 struct FnSpec {
@@ -56,6 +57,10 @@ const FnSpec kFns[kFnCount] = {
     {"whereField", 3, 16, true, "xs | whereField(n, v1, v2...): keep values whose segment has field n (first component) equal to one of v1, v2..."},
     {"rangeLow", 1, 1, true, "x | rangeLow: the low end of a reference range written '3.5-5.1' or '>3.5'"},
     {"rangeHigh", 1, 1, true, "x | rangeHigh: the high end of a reference range written '3.5-5.1' or '<5.1'"},
+    {"base64", 1, 1, true, "x | base64: the value's UTF-8 bytes in base64 (Attachment.data)"},
+    {"id", 2, 16, false, "id('Type', key1, key2...): the deterministic id a resource of that type with those id keys gets"},
+    {"sum", 1, 1, false, "xs | sum: the sum of integer values; nothing when there are none"},
+    {"before", 2, 2, true, "x | before(sep): the part before the first sep (the whole value when sep is absent)"},
 };
 
 // ---- lexer ----
@@ -587,7 +592,9 @@ std::size_t Expr::eval(const Scope& scope, EvalContext& ctx, const RuntimeEnv& e
       std::string_view a = first_text(st, base, n1);
       std::size_t n2 = args[1]->eval(scope, ctx, env);
       std::string_view b = first_text(st, base + n1, n2);
+      // Keep the input position of whichever part came from the message (traces, warnings).
       Value keep = n1 ? st[base] : Value{};
+      if (!keep.has_cursor && n2 && st[base + n1].has_cursor) keep = st[base + n1];
       st.resize(base);
       if (a.empty() || b.empty()) return 0;
       char* p = ctx.arena.alloc(a.size() + b.size());
@@ -913,6 +920,74 @@ std::size_t Expr::eval(const Scope& scope, EvalContext& ctx, const RuntimeEnv& e
         v.text = ctx.arena.copy(ctx.convert);
         return true;
       });
+    case kBase64:
+      return transform([&](Value& v) {
+        static const char* tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        std::string_view in = v.text;
+        std::size_t len = (in.size() + 2) / 3 * 4;
+        char* p = ctx.arena.alloc(len);
+        std::size_t o = 0;
+        for (std::size_t i = 0; i < in.size(); i += 3) {
+          std::uint32_t b = static_cast<unsigned char>(in[i]) << 16;
+          if (i + 1 < in.size()) b |= static_cast<unsigned char>(in[i + 1]) << 8;
+          if (i + 2 < in.size()) b |= static_cast<unsigned char>(in[i + 2]);
+          p[o++] = tbl[(b >> 18) & 63];
+          p[o++] = tbl[(b >> 12) & 63];
+          p[o++] = i + 1 < in.size() ? tbl[(b >> 6) & 63] : '=';
+          p[o++] = i + 2 < in.size() ? tbl[b & 63] : '=';
+        }
+        v.text = std::string_view(p, len);
+        return true;
+      });
+    case kId: {
+      // id('Type', keys...): the first argument is the type (the piped value
+      // position), the rest are the keys, exactly as a resource's `id` list.
+      std::string_view type = first_text(st, base, n);
+      std::string type_s(type);
+      std::vector<std::string> keys;
+      bool any = false;
+      for (std::size_t i = 1; i < args.size(); ++i) {
+        keys.emplace_back(arg_text(i));
+        any = any || !keys.back().empty();
+      }
+      st.resize(base);
+      if (type_s.empty() || !any) return 0;
+      std::vector<std::string_view> views(keys.begin(), keys.end());
+      push_text(ctx.arena.copy(resource_id(type_s, views)));
+      return 1;
+    }
+    case kBefore: {
+      std::string sep(arg_text(1));
+      if (sep.empty()) return n;
+      return transform([&](Value& v) {
+        v.text = v.text.substr(0, v.text.find(sep));
+        return !v.text.empty();
+      });
+    }
+    case kSum: {
+      long long total = 0;
+      bool any = false;
+      for (std::size_t i = 0; i < n; ++i) {
+        std::string_view t = st[base + i].text;
+        if (t.empty()) continue;
+        long long x = 0;
+        bool ok = true;
+        for (char c : t) {
+          if (c < '0' || c > '9') {
+            ok = false;
+            break;
+          }
+          x = x * 10 + (c - '0');
+        }
+        if (!ok) continue;
+        total += x;
+        any = true;
+      }
+      st.resize(base);
+      if (!any) return 0;
+      push_text(ctx.arena.copy(std::to_string(total)));
+      return 1;
+    }
     default:
       st.resize(base);
       return 0;

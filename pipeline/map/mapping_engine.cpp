@@ -29,6 +29,17 @@ void Output::clear() {
   pool_.Clear();
   resources.clear();
   issues.clear();
+  trace.clear();
+}
+
+void MappingEngine::trace(const SourceLoc& rule, const Value* src, std::string_view what) {
+  TraceEntry e;
+  e.fhir_path = trace_path_;
+  if (rule.file) e.rule = *rule.file + ":" + std::to_string(rule.line) + ":" + std::to_string(rule.column);
+  if (!what.empty()) e.input = std::string(what);
+  else if (src && src->has_cursor) ctx_.format->describe(src->cursor, *ctx_.doc, e.input);
+  else e.input = "(literal)";
+  trace_->push_back(std::move(e));
 }
 
 MappingEngine::MappingEngine() = default;
@@ -70,6 +81,8 @@ Status MappingEngine::convert(const CompiledMapping& mapping, const SourceDocume
   }
   ctx_.reads.reset(message.leaf_count());
   env_.zone = mapping.zone;
+  trace_ = options.trace ? &out.trace : nullptr;
+  trace_path_.clear();
   scope_used_ = 0;
   instances_.clear();
   by_def_.resize(mapping.resources.size());
@@ -154,6 +167,7 @@ Status MappingEngine::convert(const CompiledMapping& mapping, const SourceDocume
       meta.AddMember("source", str(meta_source), alloc);
       res.AddMember("meta", meta, alloc);
     }
+    if (trace_) trace_path_ = "Bundle.entry[" + std::to_string(entries.Size()) + "].resource";
     emit_object_members(*def.body, *inst.scope, res);
     if (ctx_.failed) break;
     rapidjson::Value entry(rapidjson::kObjectType);
@@ -284,14 +298,19 @@ bool MappingEngine::emit_body(const TemplateNode& node, const Scope& scope, rapi
     case TemplateNode::Kind::kLiteral:
       if (node.literal_is_bool) {
         out.SetBool(node.literal == "true");
+        if (trace_) trace(node.loc, nullptr);
         return true;
       }
-      return emit_primitive(node, node.literal, nullptr, out);
+      if (!emit_primitive(node, node.literal, nullptr, out)) return false;
+      if (trace_) trace(node.loc, nullptr);
+      return true;
     case TemplateNode::Kind::kExpr: {
       Value first;
       std::string_view t = node.expr ? node.expr->eval_text(scope, ctx_, env_, &first) : std::string_view{};
       if (t.empty()) return false;
-      return emit_primitive(node, t, &first, out);
+      if (!emit_primitive(node, t, &first, out)) return false;
+      if (trace_) trace(node.loc, &first);
+      return true;
     }
     case TemplateNode::Kind::kSwitch: {
       const TemplateNode* c = pick_case(node, scope);
@@ -338,7 +357,14 @@ void MappingEngine::emit_into_array(const TemplateNode& node, const Scope& scope
         Value v = ctx_.stack[base + i];
         if (v.text.empty()) continue;
         rapidjson::Value out;
-        if (emit_primitive(node, v.text, &v, out)) array.PushBack(out, alloc);
+        if (!emit_primitive(node, v.text, &v, out)) continue;
+        if (trace_) {
+          std::size_t mark = trace_path_.size();
+          trace_path_ += "[" + std::to_string(array.Size()) + "]";
+          trace(node.loc, &v);
+          trace_path_.resize(mark);
+        }
+        array.PushBack(out, alloc);
       }
       ctx_.stack.resize(base);
       return;
@@ -348,7 +374,11 @@ void MappingEngine::emit_into_array(const TemplateNode& node, const Scope& scope
       return;
     }
     rapidjson::Value out;
-    if (!emit_body(node, s, out)) return;
+    std::size_t mark = trace_path_.size();
+    if (trace_) trace_path_ += "[" + std::to_string(array.Size()) + "]";
+    bool produced = emit_body(node, s, out);
+    trace_path_.resize(mark);
+    if (!produced) return;
     if (node.ref && out.IsObject() && out.HasMember("reference")) {
       // Merged resources share an id: refer to each once.
       for (const auto& x : array.GetArray())
@@ -386,6 +416,11 @@ void MappingEngine::emit_object_members(const TemplateNode& node, const Scope& s
   for (const Member& m : node.members) {
     rapidjson::Value v;
     bool produced = false;
+    std::size_t mark = trace_path_.size();
+    if (trace_) {
+      trace_path_ += '.';
+      trace_path_ += m.json_name;
+    }
     if (m.array) {
       v.SetArray();
       emit_into_array(*m.node, scope, v);
@@ -393,6 +428,7 @@ void MappingEngine::emit_object_members(const TemplateNode& node, const Scope& s
     } else {
       emit_member_value(*m.node, scope, v, produced);
     }
+    trace_path_.resize(mark);
     if (!produced) continue;
     auto it = obj.FindMember(rapidjson::StringRef(m.json_name.data(), m.json_name.size()));
     if (it != obj.MemberEnd()) {
@@ -447,6 +483,12 @@ bool MappingEngine::emit_reference(const RefSpec& ref, const Scope& scope, rapid
   const Instance* inst = resolve_ref(ref, scope);
   if (!inst) return false;
   obj.AddMember("reference", str(inst->full_url), doc_->GetAllocator());
+  if (trace_) {
+    std::size_t mark = trace_path_.size();
+    trace_path_ += ".reference";
+    trace(ref.loc, nullptr, "(reference to " + mapping_->resources[static_cast<std::size_t>(ref.resource)].name + ")");
+    trace_path_.resize(mark);
+  }
   return true;
 }
 
@@ -472,7 +514,16 @@ void MappingEngine::emit_reference_all(const TemplateNode& node, const Scope& sc
     seen.push_back(inst.full_url);
     rapidjson::Value obj(rapidjson::kObjectType);
     obj.AddMember("reference", str(inst.full_url), alloc);
+    std::size_t mark = trace_path_.size();
+    if (trace_) {
+      trace_path_ += "[" + std::to_string(array.Size()) + "]";
+      std::size_t item = trace_path_.size();
+      trace_path_ += ".reference";
+      trace(ref.loc, nullptr, "(reference to " + mapping_->resources[static_cast<std::size_t>(ref.resource)].name + ")");
+      trace_path_.resize(item);
+    }
     emit_object_members(node, scope, obj);
+    trace_path_.resize(mark);
     array.PushBack(obj, alloc);
   }
 }
@@ -519,6 +570,12 @@ bool MappingEngine::emit_translate(const TranslateSpec& t, const Scope& scope, r
     coding.PushBack(c, alloc);
   }
   obj.AddMember("coding", coding, alloc);
+  if (trace_) {
+    std::size_t mark = trace_path_.size();
+    trace_path_ += ".coding";
+    trace(t.loc, &src, {});
+    trace_path_.resize(mark);
+  }
   if (t.text) {
     std::string_view text = t.text->eval_text(scope, ctx_, env_);
     if (!text.empty()) obj.AddMember("text", str(text), alloc);

@@ -30,6 +30,14 @@ struct ResourceOut {
 
 struct ConvertOptions {
   bool report_unmapped = true;  // add UNMAPPED_SEGMENT / UNMAPPED_FIELD info issues
+  bool trace = false;           // record, per output element, the rule and the input it came from
+};
+
+// `dxnorm convert --trace`: one line per FHIR element written.
+struct TraceEntry {
+  std::string fhir_path;        // "Bundle.entry[3].resource.valueQuantity.value"
+  std::string rule;             // "mappings/fragments/hl7v2-segments.yaml:210:22"
+  std::string input;            // "OBX(1)-5", "(literal)", "(reference to patient)"
 };
 
 struct Output {
@@ -47,6 +55,7 @@ struct Output {
   rapidjson::Document bundle;       // the transaction Bundle
   std::vector<ResourceOut> resources;  // in entry order
   Issues issues;
+  std::vector<TraceEntry> trace;      // filled when ConvertOptions::trace
 
   void clear();
 };
@@ -81,6 +90,11 @@ class MappingEngine {
   const Scope* new_scope(const Cursor& c, const Scope* parent, std::uint32_t index);
 
   rapidjson::Value str(std::string_view s);
+  void trace(const SourceLoc& rule, const Value* src, std::string_view what = {});
+
+  // Tracing (only when asked): the FHIR path being written.
+  std::vector<TraceEntry>* trace_ = nullptr;
+  std::string trace_path_;
 
   // Cursor vectors for nested $each, reused across messages (no malloc in steady state).
   std::deque<std::vector<Cursor>> cursor_pool_;  // deque: references stay valid as it grows

@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <functional>
 #include <set>
@@ -46,8 +47,45 @@ struct FragmentSrc {
 
 class Compiler {
  public:
-  Compiler(CompiledMapping& m, const CodeTables& tables, const FhirSchema& schema, Diagnostics& diags)
-      : m_(m), tables_(tables), schema_(schema), diags_(diags) {}
+  Compiler(CompiledMapping& m, const CodeTables& tables, const FhirSchema& schema, Diagnostics& diags, bool lint)
+      : m_(m), tables_(tables), schema_(schema), diags_(diags), lint_(lint) {}
+
+  // Lint: a condition that is a literal never changes.
+  void lint_constant(const std::string* file, const YAML::Node& at, const Expr* e, const char* what) {
+    if (!lint_ || !e || e->kind != Expr::Kind::kLiteral) return;
+    warning(file, at,
+            std::string(what) + " is constant (" + (e->literal.empty() ? "always false" : "always true") +
+                "): the rule " + (e->literal.empty() ? "can never fire" : "does not depend on the message"));
+  }
+  static void member_names(const TemplateNode& n, std::map<std::string, const TemplateNode*>& out) {
+    for (const TemplateNode* f : n.merges) member_names(*f, out);
+    for (const auto& m : n.members) out.emplace(m.json_name, m.node.get());
+  }
+  void warn_at(const SourceLoc& l, std::string msg) {
+    Diagnostic d;
+    d.severity = Diagnostic::Severity::kWarning;
+    d.file = l.file ? *l.file : std::string();
+    d.line = l.line;
+    d.column = l.column;
+    d.message = std::move(msg);
+    diags_.add(std::move(d));
+  }
+  // Lint: an element given by a fragment (or a $switch case) and again here.
+  void lint_written_twice(const TemplateNode& node) {
+    if (!lint_ || node.members.empty()) return;
+    std::map<std::string, const TemplateNode*> earlier;
+    for (const TemplateNode* f : node.merges) member_names(*f, earlier);
+    if (node.switch_node)
+      for (const auto& c : node.switch_node->cases)
+        if (c.node) member_names(*c.node, earlier);
+    for (const auto& m : node.members) {
+      auto it = earlier.find(m.json_name);
+      if (it == earlier.end()) continue;
+      const SourceLoc& o = it->second->loc;
+      warn_at(m.key_loc, "'" + m.json_name + "' is written twice: this value replaces the one written at " +
+                             (o.file ? *o.file : std::string("?")) + ":" + std::to_string(o.line));
+    }
+  }
 
   std::unordered_map<std::string, FragmentSrc> fragments;
   std::unordered_map<std::string, int> resource_index;
@@ -166,6 +204,7 @@ class Compiler {
           node->each = path(file, v);
         } else if (key == "$if") {
           node->cond = expr(file, v, strip_eq(v.as<std::string>()));
+          lint_constant(file, v, node->cond.get(), "$if condition");
         } else if (key == "$value") {
           value_node.reset(v);
         } else if (key == "$use") {
@@ -218,6 +257,7 @@ class Compiler {
         continue;
       }
       Member mem;
+      mem.key_loc = loc(file, kv.first);
       mem.json_name = key;
       mem.array = def->max > 1;
       std::string ctype = element_type(*def, choice);
@@ -252,6 +292,7 @@ class Compiler {
     if (!primitive && node->alias == nullptr && node->members.empty() && node->merges.empty() && !node->ref &&
         !node->translate && !node->switch_node)
       error(file, n, "empty template for " + type);
+    lint_written_twice(*node);
     return node;
   }
 
@@ -313,6 +354,7 @@ class Compiler {
 
   std::unique_ptr<RefSpec> compile_ref(const std::string* file, const YAML::Node& v) {
     auto r = std::make_unique<RefSpec>();
+    r->loc = loc(file, v);
     YAML::Node name_node(v);
     if (v.IsMap()) {
       name_node.reset();
@@ -345,6 +387,7 @@ class Compiler {
 
   std::unique_ptr<TranslateSpec> compile_translate(const std::string* file, const YAML::Node& v) {
     auto t = std::make_unique<TranslateSpec>();
+    t->loc = loc(file, v);
     YAML::Node table_node(v);
     std::string code = ".1", display = ".2";
     std::string system, text;
@@ -391,6 +434,7 @@ class Compiler {
       std::string k = kv.first.as<std::string>();
       if (k == "on") {
         sw->on = expr(file, kv.second, strip_eq(kv.second.as<std::string>()));
+        lint_constant(file, kv.second, sw->on.get(), "$switch value");
       } else if (k == "cases") {
         if (!kv.second.IsMap()) {
           error(file, kv.second, "cases is a map from value(s) to a template");
@@ -466,6 +510,7 @@ class Compiler {
   const CodeTables& tables_;
   const FhirSchema& schema_;
   Diagnostics& diags_;
+  bool lint_ = false;
 };
 
 const std::string* keep(CompiledMapping& m, std::string s) {
@@ -523,7 +568,7 @@ std::unique_ptr<CompiledMapping> load_mapping(const std::string& path, const Cod
     diags.error(path, root, "a mapping file is a map (mapping, version, input, resources...)");
     return nullptr;
   }
-  Compiler c(*m, tables, schema, diags);
+  Compiler c(*m, tables, schema, diags, options.lint);
   YAML::Node resources, meta_source, fragments_node, input;
   std::string zone_name = options.default_zone;
   std::vector<std::pair<YAML::Node, const std::string*>> fragment_maps;
@@ -703,7 +748,10 @@ std::unique_ptr<CompiledMapping> load_mapping(const std::string& path, const Cod
             if (!def.for_each->groups.empty()) def.for_group = def.for_each->groups.back();
           }
         }
-        else if (k == "when") def.when = c.expr(file, v, Compiler::strip_eq(v.as<std::string>()));
+        else if (k == "when") {
+          def.when = c.expr(file, v, Compiler::strip_eq(v.as<std::string>()));
+          c.lint_constant(file, v, def.when.get(), "when condition");
+        }
         else if (k == "id") {
           if (!v.IsSequence()) {
             diags.error(path, v, "id is a list of key expressions, e.g. [MSH-4.1, OBR-3.1]");

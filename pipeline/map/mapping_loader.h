@@ -23,6 +23,9 @@ namespace dxnorm::map {
 
 struct LoaderOptions {
   std::string default_zone = "Europe/London";
+  // `dxnorm lint`: also report what is legal but almost certainly a mistake
+  // (an element written twice, a condition that is constant...) as warnings.
+  bool lint = false;
 };
 
 std::unique_ptr<CompiledMapping> load_mapping(const std::string& path, const CodeTables& tables,

@@ -33,6 +33,7 @@ enum class PrimKind : unsigned char { kString, kCode, kDecimal, kInteger, kBoole
 struct TemplateNode;
 
 struct Member {
+  SourceLoc key_loc;                  // where the element name was written
   std::string json_name;              // "valueQuantity"
   bool array = false;                 // element max > 1
   std::unique_ptr<TemplateNode> node;
@@ -44,6 +45,7 @@ struct SwitchCase {
 };
 
 struct RefSpec {
+  SourceLoc loc;
   int resource = -1;                  // index into CompiledMapping::resources
   ExprPtr where;                      // evaluated in each candidate's scope
   ExprPtr equals;                     // evaluated in the current scope
@@ -51,6 +53,7 @@ struct RefSpec {
 };
 
 struct TranslateSpec {
+  SourceLoc loc;
   const CodeTable* table = nullptr;
   ExprPtr code, display, system, text;
 };

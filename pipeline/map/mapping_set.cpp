@@ -65,6 +65,23 @@ std::shared_ptr<const MappingSet> MappingSet::load_files(const std::vector<std::
     }
   }
   for (const auto& t : set->tables_.all()) hash.update(t->name + std::to_string(t->entries.size()));
+  if (options.lint) {
+    // A code table no mapping reads is either dead or a typo in a mapping.
+    for (const auto& t : set->tables_.all()) {
+      bool used = false;
+      for (const auto& m : set->mappings_)
+        for (const CodeTable* u : m->tables_used) used = used || u == t.get();
+      if (!used) {
+        Diagnostic d;
+        d.severity = Diagnostic::Severity::kWarning;
+        d.file = t->file;
+        d.line = t->line;
+        d.column = 1;
+        d.message = "code table '" + t->name + "' is not used by any mapping";
+        diags.add(d);
+      }
+    }
+  }
   // Two mappings claiming the same route with the same specificity are ambiguous.
   for (std::size_t i = 0; i < set->mappings_.size(); ++i)
     for (std::size_t j = i + 1; j < set->mappings_.size(); ++j) {

@@ -41,6 +41,7 @@ Status MessageConverter::convert(std::string_view format, std::string_view text,
   info.mapping = mapping;
   map::ConvertOptions copts;
   copts.report_unmapped = options_.report_unmapped;
+  copts.trace = options_.trace;
   Status mapped = engine_.convert(*mapping, doc, out, copts);
   // Parser findings come first: they describe the input.
   out.issues.insert(out.issues.begin(), doc.issues().begin(), doc.issues().end());

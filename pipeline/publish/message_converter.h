@@ -24,6 +24,7 @@ struct ConverterOptions {
   std::string forced_mapping;     // use this mapping for every message (convert --mapping)
   bool validate = true;
   bool report_unmapped = true;
+  bool trace = false;             // record the rule and input of every element (convert --trace)
 };
 
 // What is known about a message whatever happened to it (for headers, logs).
