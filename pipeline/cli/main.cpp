@@ -14,6 +14,8 @@ void usage(std::ostream& os) {
         "  run       run the pipeline: Kafka in, FHIR out (embedded broker by default)\n"
         "  convert   convert message files to FHIR Bundles (stdout or --out DIR)\n"
         "  publish   put raw messages on a Kafka topic, one record per message\n"
+        "  lint      check configuration and mappings (file:line:column: severity: message)\n"
+        "  test      run the mapping fixtures (<mapping>.tests/)\n"
         "  broker    run the embedded Kafka broker standalone\n"
         "\n"
         "Run 'dxnorm <command> --help' for the options of a command.\n";
@@ -38,6 +40,8 @@ int main(int argc, char** argv) {
     if (cmd == "run") return dxnorm::cli::run_main(args);
     if (cmd == "publish") return dxnorm::cli::publish_main(args);
     if (cmd == "broker") return dxnorm::cli::broker_main(args);
+    if (cmd == "lint") return dxnorm::cli::lint_main(args);
+    if (cmd == "test") return dxnorm::cli::test_main(args);
   } catch (const std::exception& e) {
     std::cerr << "dxnorm " << cmd << ": " << e.what() << '\n';
     return 2;
