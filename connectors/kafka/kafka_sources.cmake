@@ -7,6 +7,7 @@ add_library(dxnorm_kafka STATIC
   ${CMAKE_CURRENT_LIST_DIR}/kafka_handles.cpp
   ${CMAKE_CURRENT_LIST_DIR}/kafka_log.cpp
   ${CMAKE_CURRENT_LIST_DIR}/kafka_publish.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/kafka_reader.cpp
   ${CMAKE_CURRENT_LIST_DIR}/kafka_sink.cpp
   ${CMAKE_CURRENT_LIST_DIR}/kafka_source.cpp
   ${CMAKE_CURRENT_LIST_DIR}/offset_tracker.cpp

@@ -5,6 +5,10 @@
 
 #include "pipeline/cli/cli_common.h"
 
+namespace dxnorm::cli {
+int replay_main(const std::vector<std::string>& args);  // replay_command.cpp
+}
+
 namespace {
 
 void usage(std::ostream& os) {
@@ -14,6 +18,7 @@ void usage(std::ostream& os) {
         "  run       run the pipeline: Kafka in, FHIR out (embedded broker by default)\n"
         "  convert   convert message files to FHIR Bundles (stdout or --out DIR)\n"
         "  publish   put raw messages on a Kafka topic, one record per message\n"
+        "  replay    re-run a slice of a topic (or the dead letters) through the current mappings\n"
         "  lint      check configuration and mappings (file:line:column: severity: message)\n"
         "  test      run the mapping fixtures (<mapping>.tests/)\n"
         "  broker    run the embedded Kafka broker standalone\n"
@@ -40,6 +45,7 @@ int main(int argc, char** argv) {
     if (cmd == "run") return dxnorm::cli::run_main(args);
     if (cmd == "publish") return dxnorm::cli::publish_main(args);
     if (cmd == "broker") return dxnorm::cli::broker_main(args);
+    if (cmd == "replay") return dxnorm::cli::replay_main(args);
     if (cmd == "lint") return dxnorm::cli::lint_main(args);
     if (cmd == "test") return dxnorm::cli::test_main(args);
   } catch (const std::exception& e) {
