@@ -22,6 +22,8 @@
 //
 // Run: build/bench/bench_pipeline [--messages 100000] [--workers 2]
 //        [--partitions 6] [--out-partitions 6] [--rate R --seconds S]
+//        [--consumer NAME=VALUE]... [--producer NAME=VALUE]...  (librdkafka
+//        properties on top of config/dxnorm.yaml's, e.g. fetch.wait.max.ms=10)
 #include <unistd.h>
 
 #include <algorithm>
@@ -32,6 +34,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -41,7 +44,6 @@
 #include "connectors/kafka/kafka_config.h"
 #include "connectors/kafka/kafka_handles.h"
 #include "connectors/kafka/kafka_log.h"
-#include "connectors/kafka/kafka_publish.h"
 #include "connectors/kafka/kafka_sink.h"
 #include "pipeline/map/mapping_set.h"
 #include "pipeline/runtime/json_log.h"
@@ -62,6 +64,7 @@ struct Options {
   int out_partitions = 6;
   double rate = 0;  // > 0: fixed-rate mode
   double seconds = 20;
+  std::map<std::string, std::string> consumer, producer;  // extra librdkafka properties
 };
 
 std::string read_file(const std::string& path) {
@@ -126,6 +129,8 @@ runtime::RunConfig bench_config(const kafka::EmbeddedBroker& broker, const Optio
   c.kafka = {{"bootstrap.servers", broker.bootstraps()}};
   c.consumer = {{"group.id", "dxnorm-bench"}, {"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "1000"}};
   c.producer = {{"linger.ms", "5"}};
+  for (const auto& [k, v] : o.consumer) c.consumer[k] = v;
+  for (const auto& [k, v] : o.producer) c.producer[k] = v;
   runtime::InputTopic in;
   in.topic = "hl7v2.in";
   c.inputs.push_back(in);
@@ -219,9 +224,15 @@ int main(int argc, char** argv) {
     else if (a == "--out-partitions") o.out_partitions = std::stoi(next());
     else if (a == "--rate") o.rate = std::stod(next());
     else if (a == "--seconds") o.seconds = std::stod(next());
+    else if (a == "--consumer" || a == "--producer") {
+      const std::string kv = next();
+      const auto eq = kv.find('=');
+      if (eq == std::string::npos) throw std::runtime_error(a + " wants NAME=VALUE");
+      (a == "--consumer" ? o.consumer : o.producer)[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
     else {
       std::cerr << "usage: bench_pipeline [--messages N] [--workers W] [--partitions P] [--out-partitions P] "
-                   "[--rate MSG_PER_S --seconds S]\n";
+                   "[--rate MSG_PER_S --seconds S] [--consumer NAME=VALUE]... [--producer NAME=VALUE]...\n";
       return 2;
     }
   }
@@ -246,23 +257,26 @@ int main(int argc, char** argv) {
   if (o.rate <= 0) {
     // ---- backlog: pre-publish N, then drain.
     const std::size_t n = static_cast<std::size_t>(o.messages);
-    std::vector<std::string> payloads;
-    payloads.reserve(n);
-    for (std::size_t i = 0; i < n; ++i) payloads.push_back(with_control_id(message, "BENCH-" + std::to_string(i)));
+    // Generated one at a time (no vector of N payloads inflating VmHWM).
     auto t0 = Clock::now();
-    auto report = kafka::publish_records({{"bootstrap.servers", broker.bootstraps()},
-                                          {"compression.type", "lz4"},
-                                          {"linger.ms", "50"}},
-                                         "hl7v2.in", payloads,
-                                         [&payloads](std::size_t i, std::string_view) { return "BENCH-" + std::to_string(i); },
-                                         std::chrono::seconds(300));
-    payloads.clear();
-    payloads.shrink_to_fit();
-    if (!report.ok()) {
-      std::fprintf(stderr, "pre-publish failed: %s\n", report.first_error ? report.first_error->to_string().c_str() : "");
+    std::atomic<std::size_t> delivered{0}, failed{0};
+    {
+      kafka::KafkaSinkOptions so;
+      so.properties = {{"bootstrap.servers", broker.bootstraps()}, {"compression.type", "lz4"}, {"linger.ms", "50"}};
+      kafka::KafkaSink sink(so);
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::string id = "BENCH-" + std::to_string(i);
+        auto c = kafka::DeliveryCompletion::create([&](const Status& st) { (st.ok() ? delivered : failed).fetch_add(1); });
+        (void)sink.produce("hl7v2.in", id, with_control_id(message, id), {}, c);
+        c->seal();
+      }
+      (void)sink.flush(300s);
+    }
+    if (failed.load() != 0 || delivered.load() != n) {
+      std::fprintf(stderr, "pre-publish failed: %zu of %zu delivered\n", delivered.load(), n);
       return 1;
     }
-    std::printf("pre-published %zu messages in %.2f s (lz4); VmRSS now %s\n", report.delivered,
+    std::printf("pre-published %zu messages in %.2f s (lz4); VmRSS now %s\n", delivered.load(),
                 std::chrono::duration<double>(Clock::now() - t0).count(), proc_status("VmRSS:").c_str());
 
     runtime::PipelineRunner runner(cfg, mappings, metrics);
