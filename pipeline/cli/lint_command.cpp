@@ -23,6 +23,30 @@ bool looks_like_config(const std::string& path) {
          text.find("\nkafka:") != std::string::npos || text.rfind("kafka:", 0) == 0;
 }
 
+// The code tables a mapping file or directory uses: the `codes/` of the
+// nearest directory (itself or above) that has one.
+std::string codes_dir_for(const fs::path& p) {
+  for (fs::path d = fs::absolute(fs::is_directory(p) ? p : p.parent_path()); !d.empty(); d = d.parent_path()) {
+    if (fs::is_directory(d / "codes")) return fs::proximate(d / "codes").string();
+    if (d == d.root_path()) break;
+  }
+  return (fs::path(default_mappings_dir()) / "codes").string();
+}
+
+std::vector<std::string> yaml_files_under(const fs::path& dir) {
+  std::vector<std::string> r;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (!it->is_regular_file() || it->path().extension() != ".yaml") continue;
+    bool skip = false;
+    for (const auto& part : fs::relative(it->path(), dir))
+      skip = skip || part == "codes" || part == "fragments" || part.string().ends_with(".tests");
+    if (!skip) r.push_back(it->path().string());
+  }
+  std::sort(r.begin(), r.end());
+  return r;
+}
+
 }  // namespace
 
 int lint_main(const std::vector<std::string>& args) {
@@ -86,11 +110,16 @@ int lint_main(const std::vector<std::string>& args) {
       for (const auto& d : e.diagnostics.items()) all.add(d);
     }
   };
-  for (const auto& dir : mapping_dirs) load([&](map::Diagnostics& w) { return map::MappingSet::load(dir, lo, &w); });
-  if (!mapping_files.empty()) {
-    std::string codes = (fs::path(mapping_dirs.empty() ? default_mappings_dir() : mapping_dirs.front()) / "codes").string();
-    load([&](map::Diagnostics& w) { return map::MappingSet::load_files(mapping_files, codes, lo, &w); });
+  for (const auto& dir : mapping_dirs) {
+    if (fs::is_directory(fs::path(dir) / "codes"))
+      load([&](map::Diagnostics& w) { return map::MappingSet::load(dir, lo, &w); });
+    else  // a sub-directory of a mappings tree: its files, with the tree's code tables
+      load([&](map::Diagnostics& w) { return map::MappingSet::load_files(yaml_files_under(dir), codes_dir_for(dir), lo, &w); });
   }
+  if (!mapping_files.empty())
+    load([&](map::Diagnostics& w) {
+      return map::MappingSet::load_files(mapping_files, codes_dir_for(mapping_files.front()), lo, &w);
+    });
 
   // Routes: every mapping should be reachable from some input, and every
   // input's forced mapping should exist.

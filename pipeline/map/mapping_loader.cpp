@@ -71,7 +71,7 @@ class Compiler {
     diags_.add(std::move(d));
   }
   // Lint: an element given by a fragment (or a $switch case) and again here.
-  void lint_written_twice(const TemplateNode& node) {
+  void lint_written_twice(const TemplateNode& node, const std::set<std::string>& overrides) {
     if (!lint_ || node.members.empty()) return;
     std::map<std::string, const TemplateNode*> earlier;
     for (const TemplateNode* f : node.merges) member_names(*f, earlier);
@@ -80,7 +80,7 @@ class Compiler {
         if (c.node) member_names(*c.node, earlier);
     for (const auto& m : node.members) {
       auto it = earlier.find(m.json_name);
-      if (it == earlier.end()) continue;
+      if (it == earlier.end() || overrides.count(m.json_name)) continue;
       const SourceLoc& o = it->second->loc;
       warn_at(m.key_loc, "'" + m.json_name + "' is written twice: this value replaces the one written at " +
                              (o.file ? *o.file : std::string("?")) + ":" + std::to_string(o.line));
@@ -191,7 +191,7 @@ class Compiler {
     node->kind = TemplateNode::Kind::kObject;
     const TypeDef* td = primitive ? nullptr : schema_.type(type);
     YAML::Node value_node, switch_node, use_node;
-    std::set<std::string> seen;
+    std::set<std::string> seen, overrides;
     for (const auto& kv : n) {
       std::string key = kv.first.as<std::string>();
       const YAML::Node& v = kv.second;
@@ -209,6 +209,12 @@ class Compiler {
           value_node.reset(v);
         } else if (key == "$use") {
           use_node.reset(v);
+        } else if (key == "$overrides") {
+          // Elements this object deliberately writes over its fragment's (lint stays quiet).
+          if (v.IsSequence())
+            for (const auto& x : v) overrides.insert(x.as<std::string>());
+          else
+            overrides.insert(v.as<std::string>());
         } else if (key == "$switch") {
           switch_node.reset(v);
         } else if (key == "$ref") {
@@ -225,7 +231,7 @@ class Compiler {
           node->translate = compile_translate(file, v);
         } else {
           error(file, kv.first,
-                "unknown directive '" + key + "' (known: $each, $if, $value, $use, $switch, $ref, $translate)");
+                "unknown directive '" + key + "' (known: $each, $if, $value, $use, $overrides, $switch, $ref, $translate)");
         }
         continue;
       }
@@ -292,7 +298,7 @@ class Compiler {
     if (!primitive && node->alias == nullptr && node->members.empty() && node->merges.empty() && !node->ref &&
         !node->translate && !node->switch_node)
       error(file, n, "empty template for " + type);
-    lint_written_twice(*node);
+    lint_written_twice(*node, overrides);
     return node;
   }
 

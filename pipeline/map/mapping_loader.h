@@ -26,6 +26,9 @@ struct LoaderOptions {
   // `dxnorm lint`: also report what is legal but almost certainly a mistake
   // (an element written twice, a condition that is constant...) as warnings.
   bool lint = false;
+  // Set by MappingSet::load: every mapping of the tree is loaded, so a code
+  // table none of them reads is really unused.
+  bool whole_set = false;
 };
 
 std::unique_ptr<CompiledMapping> load_mapping(const std::string& path, const CodeTables& tables,

@@ -46,7 +46,9 @@ std::shared_ptr<const MappingSet> MappingSet::load(const std::string& dir, const
     files.push_back(it->path().string());
   }
   std::sort(files.begin(), files.end());
-  return load_files(files, (fs::path(dir) / "codes").string(), options, warnings);
+  LoaderOptions whole = options;
+  whole.whole_set = true;
+  return load_files(files, (fs::path(dir) / "codes").string(), whole, warnings);
 }
 
 std::shared_ptr<const MappingSet> MappingSet::load_files(const std::vector<std::string>& files,
@@ -65,7 +67,7 @@ std::shared_ptr<const MappingSet> MappingSet::load_files(const std::vector<std::
     }
   }
   for (const auto& t : set->tables_.all()) hash.update(t->name + std::to_string(t->entries.size()));
-  if (options.lint) {
+  if (options.lint && options.whole_set) {
     // A code table no mapping reads is either dead or a typo in a mapping.
     for (const auto& t : set->tables_.all()) {
       bool used = false;
