@@ -71,7 +71,9 @@ bool parse_edifact_path(std::string_view text, EdifactPath& out, std::string& er
       ++i;
       continue;
     }
-    if (!is_segment_tag(name) || (!edifact::marker_group(name).empty() && i == text.size())) {
+    bool sg_name = name.size() >= 3 && name[0] == 'S' && name[1] == 'G' &&
+                   name.find_first_not_of("0123456789", 2) == std::string_view::npos;
+    if (sg_name || !is_segment_tag(name) || (!edifact::marker_group(name).empty() && i == text.size())) {
       // A group name at the end (SG18), or a marker alone (S20 = group SG20).
       if (i != text.size()) {
         error = "'" + std::string(name) + "' is a group: only '.' may follow it";
@@ -181,6 +183,27 @@ void match_groups(const SourceGroup& from, const std::vector<std::string>& names
     if (n.group && n.group->name == names[level]) match_groups(*n.group, names, level + 1, out);
 }
 
+// Like match_groups, but the first name may be a descendant at any depth
+// (SG7 lies inside SG6): `SG7.PNA` needs no `SG6.` in front.
+void match_groups_deep(const SourceGroup& from, const std::vector<std::string>& names,
+                       std::vector<const SourceGroup*>& out, int depth = 0) {
+  if (names.empty() || depth > 16) return;
+  for (const SourceNode& n : from.children) {
+    if (!n.group) continue;
+    if (n.group->name == names[0]) match_groups(*n.group, names, 1, out);
+    else match_groups_deep(*n.group, names, out, depth + 1);
+  }
+}
+
+// Groups a dotted list denotes from `a`: when `a` itself (the scope group or
+// an ancestor) has the first name, it is that very instance (`SG18.RSL` read
+// in an SG18 means this investigation's RSL, never a sibling's); otherwise
+// its children by name.
+void match_from(const SourceGroup& a, const std::vector<std::string>& names, std::vector<const SourceGroup*>& out) {
+  if (!names.empty() && a.name == names[0] && a.parent) match_groups(a, names, 1, out);
+  else match_groups_deep(a, names, out);
+}
+
 const SourceGroup* scope_group(const Scope& scope, const EvalContext& ctx) {
   return scope.cursor.group ? scope.cursor.group : &msg(ctx).root();
 }
@@ -209,7 +232,7 @@ void resolve(const EdifactPath& p, const Scope& scope, EvalContext& ctx, bool al
     std::vector<const SourceGroup*> roots;
     for (const SourceGroup* a = g; a; a = a->parent) {
       roots.clear();
-      match_groups(*a, p.groups, 0, roots);
+      match_from(*a, p.groups, roots);
       for (const SourceGroup* r : roots) {
         for_each_in(p, ctx, *r, [&](std::int32_t s) {
           out.push_back(s);
@@ -217,7 +240,8 @@ void resolve(const EdifactPath& p, const Scope& scope, EvalContext& ctx, bool al
         });
         if (!out.empty() && !want_all) break;
       }
-      if (!out.empty()) break;
+      // `SG18.X` read inside an SG18 stops at this SG18, found or not.
+      if (!out.empty() || (a->parent && a->name == p.groups[0])) break;
     }
   }
   if (p.seg_occurrence > 0) {
@@ -317,7 +341,12 @@ void EdifactPath::iterate(const Scope& scope, EvalContext& ctx, std::vector<Curs
   if (this->groups.empty()) {
     groups.push_back(g);
   } else {
-    for (const SourceGroup* a = g; a && groups.empty(); a = a->parent) match_groups(*a, this->groups, 0, groups);
+    // Children first (`$each: SG20` in an SG18), else outward; `SG18.X` in
+    // an SG18 means this SG18 and goes no further.
+    for (const SourceGroup* a = g; a && groups.empty(); a = a->parent) {
+      match_from(*a, this->groups, groups);
+      if (a->parent && a->name == this->groups[0]) break;
+    }
   }
   if (segment.empty()) {
     for (const SourceGroup* x : groups) out.push_back(Cursor{x, -1});
