@@ -17,6 +17,20 @@
 namespace dxnorm::validate {
 namespace {
 
+// 8-4-4-4-12 hex digits, lower case (how resource_id() writes them).
+bool is_uuid(std::string_view s) {
+  if (s.size() != 36) return false;
+  for (std::size_t i = 0; i < 36; ++i) {
+    char c = s[i];
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (c != '-') return false;
+    } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
 using fhir::ElementDef;
 using fhir::TypeDef;
 using rapidjson::Value;
@@ -782,7 +796,8 @@ void FhirValidator::Walk::reference(const Value& v, const ElementDef& e) {
       const Entry* en = base.empty() ? by_type_id(target, id) : by_url(ref);
       if (en) {
         target = en->type;
-      } else if (base.empty() && rules_.options.require_local_references) {
+      } else if (base.empty() && rules_.options.require_local_references &&
+                 !(rules_.options.allow_external_uuid_references && is_uuid(id))) {
         error("FHIR_REFERENCE_UNRESOLVED", "relative reference matches no entry of the Bundle");
         return;
       }

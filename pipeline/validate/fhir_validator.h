@@ -25,6 +25,12 @@ class FhirValidator {
     // entries (dxnorm's Bundles are self-contained). Off: only its syntax
     // and target type are checked.
     bool require_local_references = true;
+    // Exception to the above, for joins without lookups: "Type/<uuid>" where
+    // <uuid> is a UUID (dxnorm's name-based ids) may name a resource another
+    // message creates (a report's ImagingStudy/<id>, an order's
+    // ServiceRequest/<id>). Its syntax and target type are still checked; any
+    // other unresolved relative reference still fails.
+    bool allow_external_uuid_references = true;
   };
 
   explicit FhirValidator(const fhir::FhirSchema& schema = fhir::FhirSchema::builtin());

@@ -383,3 +383,21 @@ TEST_CASE("timing: 14-result lab Bundle" * doctest::skip()) {
   const double us = 1e6 * static_cast<double>(c1 - c0) / CLOCKS_PER_SEC / runs;
   std::cout << "validate_bundle, 14 results / 20 entries: " << us << " us CPU per Bundle\n";
 }
+
+TEST_CASE("a relative reference Type/<uuid> may name a resource of another message; other ids may not") {
+  const FhirValidator v;
+  auto d = parse(lab_bundle_json());
+  set(d, "/entry/6/resource/subject/reference", R"("Patient/0b6d3c9e-8a4f-5e21-9c3d-1f2e3a4b5c6d")");
+  Issues issues;
+  CHECK_MESSAGE(v.validate_bundle(d, issues).ok(), dump(issues));
+  // The target type is still checked.
+  set(d, "/entry/6/resource/subject/reference", R"("Organization/0b6d3c9e-8a4f-5e21-9c3d-1f2e3a4b5c6d")");
+  issues.clear();
+  CHECK_FALSE(v.validate_bundle(d, issues).ok());
+  // Off: strict again.
+  FhirValidator::Options strict;
+  strict.allow_external_uuid_references = false;
+  set(d, "/entry/6/resource/subject/reference", R"("Patient/0b6d3c9e-8a4f-5e21-9c3d-1f2e3a4b5c6d")");
+  issues.clear();
+  CHECK_FALSE(FhirValidator(dxnorm::fhir::FhirSchema::builtin(), strict).validate_bundle(d, issues).ok());
+}
