@@ -343,9 +343,20 @@ void EdifactPath::iterate(const Scope& scope, EvalContext& ctx, std::vector<Curs
   } else {
     // Children first (`$each: SG20` in an SG18), else outward; `SG18.X` in
     // an SG18 means this SG18 and goes no further.
+    // A group kind that lives inside this scope's kind (SG20 inside SG18)
+    // but is absent from this instance is absent: never a sibling's.
+    auto kind_holds = [&](const SourceGroup* a) {
+      if (!a->parent) return false;
+      for (const SourceNode& sib : a->parent->children) {
+        if (!sib.group || sib.group == a || sib.group->name != a->name) continue;
+        for (const SourceNode& c : sib.group->children)
+          if (c.group && c.group->name == this->groups[0]) return true;
+      }
+      return false;
+    };
     for (const SourceGroup* a = g; a && groups.empty(); a = a->parent) {
       match_from(*a, this->groups, groups);
-      if (a->parent && a->name == this->groups[0]) break;
+      if (a->parent && (a->name == this->groups[0] || kind_holds(a))) break;
     }
   }
   if (segment.empty()) {
