@@ -1,6 +1,7 @@
 #include "pipeline/map/source_format.h"
 
 #include "pipeline/map/dicom_path.h"
+#include "pipeline/map/edifact_path.h"
 #include "pipeline/map/hl7v2_path.h"
 
 namespace dxnorm::map {
@@ -8,7 +9,7 @@ namespace dxnorm::map {
 namespace {
 // Every format of the mapping language. A new format adds its line here.
 const SourceFormat* const* formats() {
-  static const SourceFormat* const all[] = {&hl7v2_format(), &dicom_json_format(), nullptr};
+  static const SourceFormat* const all[] = {&hl7v2_format(), &edifact_format(), &dicom_json_format(), nullptr};
   return all;
 }
 }  // namespace

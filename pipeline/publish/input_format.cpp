@@ -3,11 +3,12 @@
 namespace dxnorm::publish {
 
 const InputFormat& hl7v2_input();
+const InputFormat& edifact_input();
 const InputFormat& dicom_json_input();
 
 namespace {
 // Every input format. A new format adds its line here.
-std::vector<const InputFormat*> all() { return {&hl7v2_input(), &dicom_json_input()}; }
+std::vector<const InputFormat*> all() { return {&hl7v2_input(), &edifact_input(), &dicom_json_input()}; }
 }  // namespace
 
 const InputFormat* find_input_format(std::string_view name) noexcept {

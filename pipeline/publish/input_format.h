@@ -9,6 +9,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,8 +21,25 @@
 namespace dxnorm::publish {
 
 struct SplitMessages {
-  std::vector<std::string_view> messages;  // views into the input
+  std::vector<std::string_view> messages;  // views into the input (or into `storage`)
   Issues issues;
+  // Texts a format built so that each message parses alone (an EDIFACT
+  // message with its interchange's UNA/UNB); `messages` may point into them.
+  std::vector<std::shared_ptr<const std::string>> storage;
+};
+
+// What became of one message of an input, for formats that acknowledge.
+struct MessageOutcome {
+  bool accepted = true;
+  std::string reason;               // rejected: "<stage> <CODE>: <message>" (no patient data)
+};
+
+// A reply the sender asked for (EDIFACT NHSACK), to publish once the
+// outcomes of every message of the input are known.
+struct Acknowledgement {
+  std::string payload;
+  std::string key;                  // e.g. "<sender>/<interchange reference>"
+  std::string status;               // e.g. "IAF", "IAP", "IRA", "IRI"
 };
 
 // What is known about a message whatever happened to it (headers, logs, routing).
@@ -46,6 +64,15 @@ class InputFormat {
   virtual std::string_view name() const noexcept = 0;  // "hl7v2"
   virtual Result<SplitMessages> split(std::string_view input) const = 0;
   virtual std::unique_ptr<DocumentParser> new_parser() const = 0;
+  // True when one input (a Kafka record) may hold several messages that are
+  // converted one by one (an EDIFACT interchange). Default: one per record.
+  virtual bool multi_message_records() const noexcept { return false; }
+  // The reply the input asked for, given each message's outcome (in split()
+  // order) or, when split() failed, its error. nullopt: none was asked.
+  virtual std::optional<Acknowledgement> acknowledge(std::string_view /*input*/, const Error* /*split_error*/,
+                                                     const std::vector<MessageOutcome>& /*outcomes*/) const {
+    return std::nullopt;
+  }
 };
 
 const InputFormat* find_input_format(std::string_view name) noexcept;

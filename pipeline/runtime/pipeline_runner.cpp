@@ -191,25 +191,59 @@ struct PipelineRunner::Impl {
     auto split = fmt ? fmt->split(r.payload)
                      : Result<publish::SplitMessages>(make_error(StatusCode::kFailedPrecondition, Stage::kParse,
                                                                  "FORMAT_UNKNOWN", "", "unknown input format " + fmt_name));
+    // A record holds one message, or, for formats whose records are
+    // interchanges (EDIFACT), several: each is converted on its own and
+    // published or dead-lettered; the reply the interchange asked for
+    // (NHSACK) follows once every outcome is known. All of them share one
+    // completion, so the record is acknowledged only after every output,
+    // dead letter and reply was confirmed; a failed delivery retries the
+    // whole record (ids are deterministic; the reply is the same).
+    const bool multi = fmt && fmt->multi_message_records();
     Status st = ok_status();
+    std::vector<std::string_view> messages;
     if (!split.ok()) {
       st = split.error();
-    } else if (split->messages.size() != 1) {
+    } else if (split->messages.size() != 1 && !multi) {
       st = make_error(StatusCode::kInvalidInput, Stage::kParse, "RECORD_NOT_ONE_MESSAGE", "",
                       split->messages.empty() ? "the record holds no HL7 v2 message"
                                               : "the record holds " + std::to_string(split->messages.size()) +
                                                     " messages; publish one message per record (dxnorm publish splits batches)");
     } else {
-      st = conv.convert(fmt_name, split->messages.front(), out, info);
+      messages = split->messages;
     }
-    metrics.observe("dxnorm_conversion_seconds", seconds_since(t0));
+    SourcePosition from{r.topic, r.partition, r.offset};
+    records.clear();
+    std::vector<publish::MessageOutcome> outcomes;
     bool dead = !st.ok();
     std::string labels;
-    if (dead) {
-      const Error& e = st.error();
-      labels = topic_label + ",stage=\"" + std::string(to_string(e.stage)) + "\",code=\"" + Metrics::label(e.error_code) + "\"";
-    } else {
-      labels = topic_label + ",mapping=\"" + Metrics::label(info.mapping ? info.mapping->name : "") + "\"";
+    auto dead_letter = [&](const Error& e, std::string_view original) {
+      log(LogLevel::kInfo, "message dead-lettered",
+          {{"topic", r.topic}, {"partition", std::to_string(r.partition)}, {"offset", std::to_string(r.offset)},
+           {"control_id", info.control_id}, {"stage", std::string(to_string(e.stage))}, {"code", e.error_code},
+           {"location", e.location}});
+      records.push_back(build_dead_letter(cfg, from, info, e, r.key, original));
+      if (labels.empty())
+        labels = topic_label + ",stage=\"" + std::string(to_string(e.stage)) + "\",code=\"" + Metrics::label(e.error_code) + "\"";
+    };
+    if (dead) dead_letter(st.error(), r.payload);
+    for (std::string_view m : messages) {
+      out.clear();
+      info = publish::MessageInfo{};
+      Status ms = conv.convert(fmt_name, m, out, info);
+      publish::MessageOutcome oc;
+      if (!ms.ok()) {
+        const Error& e = ms.error();
+        oc.accepted = false;
+        oc.reason = std::string(to_string(e.stage)) + " " + e.error_code + (e.location.empty() ? "" : " at " + e.location);
+        outcomes.push_back(std::move(oc));
+        // One message of an interchange: its own text is the dead letter.
+        dead_letter(e, messages.size() == 1 ? std::string_view(r.payload) : m);
+        dead = dead || messages.size() == 1;
+        continue;
+      }
+      outcomes.push_back(std::move(oc));
+      if (labels.empty() || dead)
+        labels = topic_label + ",mapping=\"" + Metrics::label(info.mapping ? info.mapping->name : "") + "\"";
       std::size_t unmapped = 0;
       for (const auto& i : out.issues) {
         if (i.code == "UNMAPPED_SEGMENT") ++unmapped;
@@ -218,21 +252,31 @@ struct PipelineRunner::Impl {
       if (unmapped)
         metrics.add("dxnorm_unmapped_segments_total",
                     "mapping=\"" + Metrics::label(info.mapping->name) + "\"", static_cast<double>(unmapped));
+      build_fhir_records(cfg, from, info, out, conv.mappings().version(), sb, records);
+    }
+    metrics.observe("dxnorm_conversion_seconds", seconds_since(t0));
+    if (fmt) {
+      const Error* split_error = split.ok() ? nullptr : &split.error();
+      if (auto ack = fmt->acknowledge(r.payload, split_error, outcomes)) {
+        if (cfg.ack_topic.empty()) {
+          log(LogLevel::kWarning, "the input asks for an acknowledgement but outputs.ack-topic is not set",
+              {{"topic", r.topic}, {"offset", std::to_string(r.offset)}});
+        } else {
+          OutputRecord a;
+          a.topic = cfg.ack_topic;
+          a.key = ack->key;
+          a.value = std::move(ack->payload);
+          a.headers = {{"dxnorm-source-topic", r.topic},
+                       {"dxnorm-source-partition", std::to_string(r.partition)},
+                       {"dxnorm-source-offset", std::to_string(r.offset)},
+                       {"dxnorm-ack-status", ack->status},
+                       {"content-type", "application/edifact"}};
+          records.push_back(std::move(a));
+        }
+      }
     }
     auto completion = kafka::DeliveryCompletion::create(
         [this, job, w, dead, labels](const Status& s) { on_done(job, w, s, dead, labels); });
-    SourcePosition from{r.topic, r.partition, r.offset};
-    records.clear();
-    if (dead) {
-      const Error& e = st.error();
-      log(LogLevel::kInfo, "message dead-lettered",
-          {{"topic", r.topic}, {"partition", std::to_string(r.partition)}, {"offset", std::to_string(r.offset)},
-           {"control_id", info.control_id}, {"stage", std::string(to_string(e.stage))}, {"code", e.error_code},
-           {"location", e.location}});
-      records.push_back(build_dead_letter(cfg, from, info, e, r.key, r.payload));
-    } else {
-      build_fhir_records(cfg, from, info, out, conv.mappings().version(), sb, records);
-    }
     for (const auto& rec : records)
       if (!sink->produce(rec.topic, rec.key, rec.value, rec.headers, completion).ok()) break;  // the completion has the error
     completion->seal();

@@ -19,6 +19,7 @@ std::vector<std::string> RunConfig::all_topics() const {
   for (const auto& i : inputs) t.push_back(i.topic);
   t.push_back(bundle_topic);
   t.push_back(dead_letter_topic);
+  if (!ack_topic.empty()) t.push_back(ack_topic);
   if (per_resource_topics)
     for (const auto& r : resource_types) t.push_back(resource_topic(r));
   std::sort(t.begin(), t.end());
@@ -134,13 +135,14 @@ RunConfig RunConfig::load(const std::string& path) {
         else if (n == "resource-topic-prefix") c.resource_topic_prefix = x.as<std::string>();
         else if (n == "per-resource-topics") c.per_resource_topics = x.as<bool>();
         else if (n == "dead-letter-topic") c.dead_letter_topic = x.as<std::string>();
+        else if (n == "ack-topic") c.ack_topic = x.as<std::string>();
         else if (n == "resource-types") {
           c.resource_types.clear();
           for (const auto& t : x) c.resource_types.push_back(t.as<std::string>());
         } else
           d.error(path, kk.first,
                   "unknown key 'outputs." + n +
-                      "' (expected bundle-topic, resource-topic-prefix, per-resource-topics, dead-letter-topic, resource-types)");
+                      "' (expected bundle-topic, resource-topic-prefix, per-resource-topics, dead-letter-topic, ack-topic, resource-types)");
       }
     } else if (k == "mappings") {
       fs::path p = v.as<std::string>();
@@ -212,6 +214,8 @@ RunConfig RunConfig::load(const std::string& path) {
     d.error(path, root["kafka"], "security settings given but no bootstrap.servers: the embedded broker has no TLS/SASL");
   if (d.has_errors()) throw LoadFailure(std::move(d));
   return c;
+      if (!c.ack_topic.empty() && t.topic == c.ack_topic)
+        d.error(path, in["topic"], "input topic '" + t.topic + "' is also the acknowledgement topic");
 }
 
 }  // namespace dxnorm::runtime

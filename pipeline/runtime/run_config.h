@@ -32,6 +32,8 @@ struct RunConfig {
   std::string resource_topic_prefix = "fhir.";  // fhir.Patient, fhir.Observation...
   bool per_resource_topics = true;
   std::string dead_letter_topic = "dxnorm.dead-letter";
+  // Replies the inputs ask for (EDIFACT NHSACK); empty: none are sent.
+  std::string ack_topic;
   std::vector<std::string> resource_types = {"Patient", "DiagnosticReport", "Observation", "Specimen",
                                              "ServiceRequest", "Practitioner", "Organization"};
   std::string mappings_dir;       // resolved relative to the config file
