@@ -13,6 +13,7 @@
 #include "pipeline/publish/input_format.h"
 #include "pipeline/runtime/http_endpoints.h"
 #include "pipeline/runtime/json_log.h"
+#include "pipeline/runtime/mapping_reloader.h"
 #include "pipeline/runtime/pipeline_runner.h"
 
 namespace dxnorm::cli {
@@ -22,18 +23,27 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Blocks SIGINT/SIGTERM in the calling thread (and every thread started after),
-// and returns a thread that waits for them and calls `on_signal`.
-std::thread signal_thread(std::function<void(int)> on_signal) {
+// Blocks SIGINT/SIGTERM/SIGHUP in the calling thread (and every thread
+// started after), and returns a thread that waits for them: SIGHUP calls
+// `on_hup` and keeps waiting; SIGINT/SIGTERM call `on_stop` and end it.
+std::thread signal_thread(std::function<void(int)> on_stop, std::function<void()> on_hup) {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  return std::thread([set, on_signal]() mutable {
-    int sig = 0;
-    sigwait(&set, &sig);
-    on_signal(sig);
+  return std::thread([set, on_stop, on_hup]() mutable {
+    while (true) {
+      int sig = 0;
+      if (sigwait(&set, &sig) != 0) continue;
+      if (sig == SIGHUP) {
+        on_hup();
+        continue;
+      }
+      on_stop(sig);
+      return;
+    }
   });
 }
 
@@ -66,7 +76,9 @@ int run_main(const std::vector<std::string>& args) {
                "topic with the reason in headers. Offsets are committed only after delivery. Without "
                "kafka.properties.bootstrap.servers in the config, an embedded broker (librdkafka's mock cluster, "
                "memory only) is started and its address written to the bootstrap file. SIGINT/SIGTERM stop it "
-               "cleanly. HTTP: /metrics, /healthz, /readyz.",
+               "cleanly. SIGHUP reloads mappings and code tables (and, with reload.watch, so does any change of "
+               "their files): a new set goes live only if it loads and passes its fixtures. "
+               "HTTP: /metrics, /healthz, /readyz.",
                "Examples:\n  dxnorm run\n  dxnorm run --config /etc/dxnorm/dxnorm.yaml\n");
     return 0;
   }
@@ -113,12 +125,17 @@ int run_main(const std::vector<std::string>& args) {
   }
 
   std::atomic<runtime::PipelineRunner*> runner_ptr{nullptr};
+  std::atomic<runtime::MappingReloader*> reloader_ptr{nullptr};
   std::atomic<bool> stop_early{false};
-  std::thread sig = signal_thread([&](int s) {
-    runtime::log(runtime::LogLevel::kInfo, "signal received; stopping", {{"signal", std::to_string(s)}});
-    stop_early = true;
-    if (auto* r = runner_ptr.load()) r->stop();
-  });
+  std::thread sig = signal_thread(
+      [&](int s) {
+        runtime::log(runtime::LogLevel::kInfo, "signal received; stopping", {{"signal", std::to_string(s)}});
+        stop_early = true;
+        if (auto* r = runner_ptr.load()) r->stop();
+      },
+      [&] {
+        if (auto* r = reloader_ptr.load()) r->reload("SIGHUP");
+      });
   sig.detach();
 
   std::unique_ptr<kafka::EmbeddedBroker> broker;
@@ -157,6 +174,10 @@ int run_main(const std::vector<std::string>& args) {
             << " loaded from " << cfg.mappings_dir << " (version " << mappings->version() << ")"
             << "\nhttp: http://" << cfg.http_address << ":" << http->port() << "/metrics /healthz /readyz"
             << std::endl;
+  runtime::MappingReloader reloader(cfg, mappings->version(), metrics,
+                                    [&runner](std::shared_ptr<const map::MappingSet> set) { runner.set_mappings(std::move(set)); });
+  reloader_ptr = &reloader;
+  if (cfg.reload_watch) reloader.start_watch(std::chrono::milliseconds(cfg.reload_interval_ms));
   runner_ptr = &runner;
   if (stop_early) runner.stop();
   int rc = 1;
@@ -167,6 +188,8 @@ int run_main(const std::vector<std::string>& args) {
     rc = 1;
   }
   runner_ptr = nullptr;
+  reloader_ptr = nullptr;
+  reloader.stop();
   http->stop();
   return rc;
 }

@@ -12,6 +12,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace dxnorm::fhir {
 
@@ -27,5 +28,11 @@ inline std::string_view raw_number_text(const rapidjson::Value& v) noexcept {
 // Serialises with raw numbers restored. pretty: two-space indentation.
 void write_fhir_json(const rapidjson::Value& v, rapidjson::StringBuffer& out, bool pretty = false);
 std::string to_fhir_json(const rapidjson::Value& v, bool pretty = false);
+
+// A Bundle whose entry[i].resource is already serialised in resources[i]
+// (the per-resource records): the same bytes as write_fhir_json(bundle),
+// without writing every resource twice.
+void write_fhir_bundle(const rapidjson::Value& bundle, const std::vector<std::string_view>& resources,
+                       rapidjson::StringBuffer& out);
 
 }  // namespace dxnorm::fhir

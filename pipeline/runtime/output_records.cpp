@@ -29,17 +29,11 @@ void build_fhir_records(const RunConfig& cfg, const SourcePosition& from, const 
     if (i.severity == Severity::kWarning) ++warnings;
   if (warnings) base.push_back({"dxnorm-warnings", std::to_string(warnings)});
 
-  sb.Clear();
-  fhir::write_fhir_json(out.bundle, sb);
-  OutputRecord bundle;
-  bundle.topic = cfg.bundle_topic;
-  bundle.key = "Bundle/";
-  if (out.bundle.HasMember("id")) bundle.key += out.bundle["id"].GetString();
-  bundle.value.assign(sb.GetString(), sb.GetSize());
-  bundle.headers = base;
-  records.push_back(std::move(bundle));
-  if (!cfg.per_resource_topics) return;
+  // Each resource is written once; the Bundle reuses those bytes.
   const auto& entries = out.bundle["entry"];
+  const std::size_t first = records.size() + 1;  // the Bundle goes first
+  std::vector<std::string_view> texts;
+  records.emplace_back();  // the Bundle, filled below
   for (rapidjson::SizeType i = 0; i < entries.Size() && i < out.resources.size(); ++i) {
     const auto& ro = out.resources[i];
     sb.Clear();
@@ -51,6 +45,16 @@ void build_fhir_records(const RunConfig& cfg, const SourcePosition& from, const 
     r.headers = base;
     records.push_back(std::move(r));
   }
+  for (std::size_t i = first; i < records.size(); ++i) texts.emplace_back(records[i].value);
+  sb.Clear();
+  fhir::write_fhir_bundle(out.bundle, texts, sb);
+  OutputRecord& bundle = records[first - 1];
+  bundle.topic = cfg.bundle_topic;
+  bundle.key = "Bundle/";
+  if (out.bundle.HasMember("id")) bundle.key += out.bundle["id"].GetString();
+  bundle.value.assign(sb.GetString(), sb.GetSize());
+  bundle.headers = std::move(base);
+  if (!cfg.per_resource_topics) records.resize(first);
 }
 
 OutputRecord build_dead_letter(const RunConfig& cfg, const SourcePosition& from, const publish::MessageInfo& info,

@@ -49,7 +49,9 @@ struct Worker {
 
 struct PipelineRunner::Impl {
   RunConfig cfg;
-  std::shared_ptr<const map::MappingSet> mappings;
+  std::shared_ptr<const map::MappingSet> mappings;   // guarded by mappings_mu after start
+  std::mutex mappings_mu;
+  std::atomic<std::uint64_t> mappings_generation{0}; // bumped by set_mappings (hot reload)
   Metrics& metrics;
   validate::FhirValidator validator;
   std::unique_ptr<kafka::KafkaSink> sink;      // declared before source: outlives acks? no: see run()
@@ -156,6 +158,7 @@ struct PipelineRunner::Impl {
       if (!c) {
         publish::ConverterOptions o = base;
         o.forced_mapping = key;
+        std::lock_guard<std::mutex> lk(mappings_mu);
         c = std::make_unique<publish::MessageConverter>(mappings, validator, o);
       }
       return *c;
@@ -164,6 +167,7 @@ struct PipelineRunner::Impl {
     publish::MessageInfo info;
     rapidjson::StringBuffer sb;
     std::vector<OutputRecord> records;
+    std::uint64_t generation = mappings_generation.load();
     while (true) {
       std::shared_ptr<Job> job;
       {
@@ -175,6 +179,17 @@ struct PipelineRunner::Impl {
       }
       wk.cv.notify_all();
       if (job->attempts > 0) std::this_thread::sleep_for(std::chrono::milliseconds(std::min(5000, 200 * job->attempts)));
+      // Hot reload: a new mapping set takes effect between two messages,
+      // never during one.
+      if (std::uint64_t g = mappings_generation.load(); g != generation) {
+        std::shared_ptr<const map::MappingSet> now;
+        {
+          std::lock_guard<std::mutex> lk(mappings_mu);
+          now = mappings;
+        }
+        for (auto& [key, c] : converters) c->set_mappings(now);
+        generation = g;
+      }
       process(w, job, converter_for(job->record.topic), out, info, sb, records);
     }
   }
@@ -363,6 +378,14 @@ void PipelineRunner::stop() noexcept {
   impl_->stopping = true;
   for (auto& w : impl_->workers) w->cv.notify_all();
 }
+void PipelineRunner::set_mappings(std::shared_ptr<const map::MappingSet> mappings) {
+  {
+    std::lock_guard<std::mutex> lk(impl_->mappings_mu);
+    impl_->mappings = std::move(mappings);
+  }
+  impl_->mappings_generation.fetch_add(1);
+}
+
 bool PipelineRunner::ready() const noexcept {
   return impl_->source && impl_->source->assigned_partitions() > 0;
 }

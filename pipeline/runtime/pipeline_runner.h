@@ -38,6 +38,9 @@ class PipelineRunner {
   int run();
   void stop() noexcept;
   bool ready() const noexcept;
+  // Hot reload: every worker switches to `mappings` before its next message
+  // (a message is never mapped half by one set, half by another). Any thread.
+  void set_mappings(std::shared_ptr<const map::MappingSet> mappings);
 
   struct Counts {
     std::uint64_t consumed = 0, published = 0, dead_lettered = 0, retried = 0;

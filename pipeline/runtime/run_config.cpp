@@ -160,6 +160,17 @@ RunConfig RunConfig::load(const std::string& path) {
         else if (n == "address") c.http_address = kk.second.as<std::string>();
         else d.error(path, kk.first, "unknown key 'http." + n + "' (expected address, port)");
       }
+    } else if (k == "reload") {
+      if (!v.IsMap()) {
+        d.error(path, v, "reload is a map: watch, interval-ms");
+        continue;
+      }
+      for (const auto& kk : v) {
+        std::string n = kk.first.as<std::string>();
+        if (n == "watch") c.reload_watch = kk.second.as<bool>();
+        else if (n == "interval-ms") c.reload_interval_ms = read_int(path, kk.second, d, "reload.interval-ms", 100, 3600000);
+        else d.error(path, kk.first, "unknown key 'reload." + n + "' (expected watch, interval-ms)");
+      }
     } else if (k == "log") {
       for (const auto& kk : v) {
         std::string n = kk.first.as<std::string>();
@@ -175,7 +186,7 @@ RunConfig RunConfig::load(const std::string& path) {
       d.error(path, kv.first,
               "unknown key '" + k +
                   "' (expected kafka, embedded-broker, inputs, outputs, mappings, source-zone, workers, "
-                  "queue-per-worker, http, log)");
+                  "queue-per-worker, http, log, reload)");
     }
   }
   if (!inputs_node.IsDefined() || inputs_node.IsNull() || !inputs_node.IsSequence() || inputs_node.size() == 0) {
@@ -203,6 +214,8 @@ RunConfig RunConfig::load(const std::string& path) {
         for (const auto& f : publish::input_format_names()) known += (known.empty() ? "" : ", ") + f;
         d.error(path, in["format"], "unsupported input format '" + t.format + "' (supported: " + known + ")");
       }
+      if (!c.ack_topic.empty() && t.topic == c.ack_topic)
+        d.error(path, in["topic"], "input topic '" + t.topic + "' is also the acknowledgement topic");
       if (t.topic == c.dead_letter_topic)
         d.error(path, in["topic"], "input topic '" + t.topic + "' is also the dead-letter topic: failures would loop");
       if (t.topic == c.bundle_topic || (c.per_resource_topics && t.topic.rfind(c.resource_topic_prefix, 0) == 0))
@@ -214,8 +227,6 @@ RunConfig RunConfig::load(const std::string& path) {
     d.error(path, root["kafka"], "security settings given but no bootstrap.servers: the embedded broker has no TLS/SASL");
   if (d.has_errors()) throw LoadFailure(std::move(d));
   return c;
-      if (!c.ack_topic.empty() && t.topic == c.ack_topic)
-        d.error(path, in["topic"], "input topic '" + t.topic + "' is also the acknowledgement topic");
 }
 
 }  // namespace dxnorm::runtime

@@ -43,6 +43,9 @@ struct RunConfig {
   std::string http_address = "127.0.0.1";
   int http_port = 8080;           // 0: choose a free port
   std::string log_level = "info";
+  // Hot reload of mappings: SIGHUP always; file watching when enabled.
+  bool reload_watch = false;
+  int reload_interval_ms = 2000;
   // Embedded broker (used only without kafka.bootstrap.servers).
   int embedded_brokers = 1;
   int embedded_partitions = 6;
