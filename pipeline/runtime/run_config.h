@@ -35,7 +35,8 @@ struct RunConfig {
   // Replies the inputs ask for (EDIFACT NHSACK); empty: none are sent.
   std::string ack_topic;
   std::vector<std::string> resource_types = {"Patient", "DiagnosticReport", "Observation", "Specimen",
-                                             "ServiceRequest", "Practitioner", "Organization"};
+                                             "ServiceRequest", "Practitioner", "Organization",
+                                             "ImagingStudy", "Endpoint"};
   std::string mappings_dir;       // resolved relative to the config file
   std::string source_zone = "Europe/London";
   int workers = 2;
