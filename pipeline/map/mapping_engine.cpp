@@ -168,7 +168,9 @@ Status MappingEngine::convert(const CompiledMapping& mapping, const SourceDocume
       res.AddMember("meta", meta, alloc);
     }
     if (trace_) trace_path_ = "Bundle.entry[" + std::to_string(entries.Size()) + "].resource";
-    emit_object_members(*def.body, *inst.scope, res);
+    // resourceType, id and meta are in already; templates cannot write the
+    // first two and `meta` is marked may_exist by the loader.
+    emit_object_members(*def.body, *inst.scope, res, false);
     if (ctx_.failed) break;
     rapidjson::Value entry(rapidjson::kObjectType);
     entry.AddMember("fullUrl", str(inst.full_url), alloc);
@@ -330,7 +332,7 @@ bool MappingEngine::emit_body(const TemplateNode& node, const Scope& scope, rapi
       out.SetObject();
       if (node.ref && !emit_reference(*node.ref, scope, out)) return false;
       if (node.translate && !emit_translate(*node.translate, scope, out)) return false;
-      emit_object_members(node, scope, out);
+      emit_object_members(node, scope, out, out.MemberCount() > 0);
       return out.MemberCount() > 0;
     }
   }
@@ -396,21 +398,25 @@ void MappingEngine::emit_into_array(const TemplateNode& node, const Scope& scope
   }
 }
 
-void MappingEngine::emit_object_members(const TemplateNode& node, const Scope& scope, rapidjson::Value& obj) {
+// `check_all`: the object may already hold any of this node's elements
+// (written by an earlier fragment or case), so look before adding. Otherwise
+// only the members the loader marked may_exist are looked up: objects of a
+// single template cannot repeat a key (the loader rejects duplicates).
+void MappingEngine::emit_object_members(const TemplateNode& node, const Scope& scope, rapidjson::Value& obj,
+                                        bool check_all) {
   auto& alloc = doc_->GetAllocator();
+  bool written = false;
   for (const TemplateNode* frag : node.merges) {
     if (frag->cond && !frag->cond->eval_bool(scope, ctx_, env_)) continue;
     if (frag->ref && !obj.HasMember("reference")) emit_reference(*frag->ref, scope, obj);
     if (frag->translate && !obj.HasMember("coding")) emit_translate(*frag->translate, scope, obj);
-    emit_object_members(*frag, scope, obj);
+    emit_object_members(*frag, scope, obj, check_all || written);
+    written = true;
   }
   if (node.switch_node) {
     const TemplateNode* c = pick_case(*node.switch_node, scope);
     if (c && (!c->cond || c->cond->eval_bool(scope, ctx_, env_))) {
-      if (c->kind == TemplateNode::Kind::kObject) {
-        for (const TemplateNode* frag : c->merges) emit_object_members(*frag, scope, obj);
-        emit_object_members(*c, scope, obj);
-      }
+      if (c->kind == TemplateNode::Kind::kObject) emit_object_members(*c, scope, obj, check_all || written);
     }
   }
   for (const Member& m : node.members) {
@@ -430,12 +436,16 @@ void MappingEngine::emit_object_members(const TemplateNode& node, const Scope& s
     }
     trace_path_.resize(mark);
     if (!produced) continue;
-    auto it = obj.FindMember(rapidjson::StringRef(m.json_name.data(), m.json_name.size()));
-    if (it != obj.MemberEnd()) {
-      it->value = v;
-    } else {
-      obj.AddMember(rapidjson::StringRef(m.json_name.data(), m.json_name.size()), v, alloc);
+    auto name = rapidjson::StringRef(m.json_name.data(), m.json_name.size());
+    if (check_all || m.may_exist) {
+      auto it = obj.FindMember(name);
+      if (it != obj.MemberEnd()) {
+        it->value = v;
+        if (ctx_.failed) return;
+        continue;
+      }
     }
+    obj.AddMember(name, v, alloc);
     if (ctx_.failed) return;
   }
 }
@@ -522,7 +532,7 @@ void MappingEngine::emit_reference_all(const TemplateNode& node, const Scope& sc
       trace(ref.loc, nullptr, "(reference to " + mapping_->resources[static_cast<std::size_t>(ref.resource)].name + ")");
       trace_path_.resize(item);
     }
-    emit_object_members(node, scope, obj);
+    emit_object_members(node, scope, obj, true);
     trace_path_.resize(mark);
     array.PushBack(obj, alloc);
   }

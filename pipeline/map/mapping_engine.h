@@ -80,7 +80,7 @@ class MappingEngine {
   void emit_into_array(const TemplateNode& node, const Scope& scope, rapidjson::Value& array);
   bool emit_value(const TemplateNode& node, const Scope& scope, rapidjson::Value& out);
   bool emit_body(const TemplateNode& node, const Scope& scope, rapidjson::Value& out);
-  void emit_object_members(const TemplateNode& node, const Scope& scope, rapidjson::Value& obj);
+  void emit_object_members(const TemplateNode& node, const Scope& scope, rapidjson::Value& obj, bool check_all);
   bool emit_primitive(const TemplateNode& node, std::string_view text, const Value* src, rapidjson::Value& out);
   bool emit_reference(const RefSpec& ref, const Scope& scope, rapidjson::Value& obj);
   void emit_reference_all(const TemplateNode& node, const Scope& scope, rapidjson::Value& array);

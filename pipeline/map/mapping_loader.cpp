@@ -70,6 +70,19 @@ class Compiler {
     d.message = std::move(msg);
     diags_.add(std::move(d));
   }
+  // The engine adds members without searching the object unless a fragment
+  // or a $switch case of the same object may have written them already.
+  static void mark_may_exist(TemplateNode& node) {
+    if (node.members.empty() || (node.merges.empty() && !node.switch_node)) return;
+    std::map<std::string, const TemplateNode*> earlier;
+    for (const TemplateNode* f : node.merges) member_names(*f, earlier);
+    if (node.switch_node)
+      for (const auto& c : node.switch_node->cases)
+        if (c.node) member_names(*c.node, earlier);
+    if (node.switch_node && node.switch_node->default_case) member_names(*node.switch_node->default_case, earlier);
+    for (auto& m : node.members) m.may_exist = earlier.count(m.json_name) > 0;
+  }
+
   // Lint: an element given by a fragment (or a $switch case) and again here.
   void lint_written_twice(const TemplateNode& node, const std::set<std::string>& overrides) {
     if (!lint_ || node.members.empty()) return;
@@ -299,6 +312,7 @@ class Compiler {
         !node->translate && !node->switch_node)
       error(file, n, "empty template for " + type);
     lint_written_twice(*node, overrides);
+    mark_may_exist(*node);
     return node;
   }
 
@@ -792,6 +806,10 @@ std::unique_ptr<CompiledMapping> load_mapping(const std::string& path, const Cod
         continue;
       }
       def.body = c.compile(file, fields, def.type);
+      // meta.source is added before the template runs: a template `meta` replaces it.
+      if (def.body)
+        for (auto& mem : def.body->members)
+          if (mem.json_name == "meta") mem.may_exist = true;
     }
   }
   // Unused fragments of the mapping's own file are worth a warning.

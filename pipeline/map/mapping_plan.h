@@ -36,6 +36,9 @@ struct Member {
   SourceLoc key_loc;                  // where the element name was written
   std::string json_name;              // "valueQuantity"
   bool array = false;                 // element max > 1
+  // A fragment or $switch case of the same object may write this element
+  // first: only then must the engine look for it before adding (compile time).
+  bool may_exist = false;
   std::unique_ptr<TemplateNode> node;
 };
 
