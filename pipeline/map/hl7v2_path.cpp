@@ -521,6 +521,20 @@ static void describe_cursor(const Cursor& c, const hl7v2::Message& m, std::strin
 
 namespace {
 
+// Fields that carry no clinical content of their own, left out of the
+// unmapped report: the delimiters, what routing and ids already consumed
+// (MSH-9 type, MSH-10 control id, MSH-12 version) and Set IDs (sequence
+// numbers of repeating segments).
+bool not_content(std::string_view seg, std::uint32_t f) {
+  if (seg == "MSH") return f <= 2 || f == 9 || f == 10 || f == 12;
+  if (f != 1) return false;
+  static constexpr std::string_view kSetId[] = {"PID", "OBR", "OBX", "NTE", "SPM", "NK1", "AL1", "DG1",
+                                                "IN1", "PR1", "TQ1", "ZDS", "PRT", "GT1", "ROL"};
+  for (auto n : kSetId)
+    if (seg == n) return true;
+  return false;
+}
+
 class Hl7v2Format final : public SourceFormat {
  public:
   std::string_view name() const noexcept override { return "hl7v2"; }
@@ -601,7 +615,7 @@ class Hl7v2Format final : public SourceFormat {
         continue;
       }
       for (std::uint32_t f = 1; f <= seg.field_count; ++f) {
-        if (seg.name == "MSH" && f <= 2) continue;
+        if (not_content(seg.name, f)) continue;
         if (m.field(seg, static_cast<int>(f)).empty()) continue;
         if (reads.field_read(s, f)) continue;
         out.push_back(Issue{Severity::kInfo, "UNMAPPED_FIELD", loc + "-" + std::to_string(f),

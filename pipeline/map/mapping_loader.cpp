@@ -375,6 +375,7 @@ class Compiler {
   std::unique_ptr<RefSpec> compile_ref(const std::string* file, const YAML::Node& v) {
     auto r = std::make_unique<RefSpec>();
     r->loc = loc(file, v);
+    bool optional = false;  // a fragment's reference to a resource a mapping may not create
     YAML::Node name_node(v);
     if (v.IsMap()) {
       name_node.reset();
@@ -384,7 +385,8 @@ class Compiler {
         else if (k == "where") r->where = expr(file, kv.second, strip_eq(kv.second.as<std::string>()));
         else if (k == "equals") r->equals = expr(file, kv.second, strip_eq(kv.second.as<std::string>()));
         else if (k == "all") r->all = kv.second.as<bool>();
-        else error(file, kv.first, "unknown key '" + k + "' in $ref (expected resource, where, equals, all)");
+        else if (k == "optional") optional = kv.second.as<bool>();
+        else error(file, kv.first, "unknown key '" + k + "' in $ref (expected resource, where, equals, all, optional)");
       }
       if ((r->where == nullptr) != (r->equals == nullptr))
         error(file, v, "$ref needs both 'where' and 'equals', or neither");
@@ -395,7 +397,9 @@ class Compiler {
     }
     std::string name = name_node.as<std::string>();
     auto it = resource_index.find(name);
-    if (it == resource_index.end()) {
+    if (it == resource_index.end() && optional) {
+      r->resource = -1;  // this mapping does not create it: the reference is left out
+    } else if (it == resource_index.end()) {
       std::string known;
       for (const auto& [k, _] : resource_index) known += (known.empty() ? "" : ", ") + k;
       error(file, name_node, "$ref to '" + name + "', a resource this mapping never creates (resources: " + known + ")");
