@@ -67,8 +67,9 @@ std::shared_ptr<const MappingSet> MappingSet::load_files(const std::vector<std::
     }
   }
   for (const auto& t : set->tables_.all()) hash.update(t->name + std::to_string(t->entries.size()));
-  if (options.lint && options.whole_set) {
+  if (options.lint && options.whole_set && !diags.has_errors()) {
     // A code table no mapping reads is either dead or a typo in a mapping.
+    // Not when a mapping failed to load: its tables would look unused.
     for (const auto& t : set->tables_.all()) {
       bool used = false;
       for (const auto& m : set->mappings_)
