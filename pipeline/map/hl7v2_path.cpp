@@ -189,6 +189,22 @@ std::string_view seg_name(const EvalContext& ctx, std::int32_t s) {
   return msg(ctx).segments()[static_cast<std::size_t>(s)].name;
 }
 
+// Segment ids are three characters: compare them inline (this runs for every
+// child of every group searched, for every path read).
+inline bool same_name(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  if (a.size() == 3) return a[0] == b[0] && a[1] == b[1] && a[2] == b[2];
+  return a == b;
+}
+
+// The text before the first of up to three separators (the first repetition,
+// component and subcomponent at once); one pass over a short field.
+inline std::string_view cut_at_any(std::string_view s, char a, char b, char c) noexcept {
+  for (std::size_t i = 0; i < s.size(); ++i)
+    if (s[i] == a || s[i] == b || s[i] == c) return s.substr(0, i);
+  return s;
+}
+
 // Depth-first search of a group's subtree for segments with `name`, skipping
 // the child group `skip` (already searched by the caller).
 // Calls `fn(index)` for each match in message order; stops when fn returns false.
@@ -201,7 +217,7 @@ bool for_each_segment_in(const EvalContext& ctx, const Group& g, std::string_vie
     if (n.group) {
       if (skip && n.group->name == skip->name) continue;
       if (!for_each_segment_in(ctx, *n.group, name, fn)) return false;
-    } else if (n.segment >= 0 && seg_name(ctx, n.segment) == name) {
+    } else if (n.segment >= 0 && same_name(seg_name(ctx, n.segment), name)) {
       if (!fn(n.segment)) return false;
     }
   }
@@ -214,7 +230,7 @@ void for_each_child(const EvalContext& ctx, const Group& g, std::string_view nam
   for (const GroupNode& n : g.children) {
     if (n.group) {
       if (n.group->name == name) fn(Cursor{n.group, -1});
-    } else if (n.segment >= 0 && seg_name(ctx, n.segment) == name) {
+    } else if (n.segment >= 0 && same_name(seg_name(ctx, n.segment), name)) {
       fn(Cursor{&g, n.segment});
     }
   }
@@ -240,7 +256,7 @@ void resolve_segments(const Hl7Path& p, const Scope& scope, EvalContext& ctx, bo
                       std::vector<std::int32_t>& out) {
   const Group* g = scope_group(scope, ctx);
   if (p.groups.empty() && !p.seg_all && p.seg_occurrence == 0 && scope.cursor.segment >= 0 &&
-      seg_name(ctx, scope.cursor.segment) == p.segment) {
+      same_name(seg_name(ctx, scope.cursor.segment), p.segment)) {
     out.push_back(scope.cursor.segment);
     return;
   }
@@ -298,11 +314,14 @@ void push_value(EvalContext& ctx, const Cursor& c, std::string_view raw) {
   }
   // First leaf: descend to component 1 / subcomponent 1 where not chosen.
   std::string_view leaf = raw;
-  bool is_msh_delims = c.field <= 2 && c.segment >= 0 && seg_name(ctx, c.segment) == "MSH";
+  bool is_msh_delims = c.field <= 2 && c.segment >= 0 && same_name(seg_name(ctx, c.segment), "MSH");
   if (!is_msh_delims) {
-    if (c.rep == 0 && c.field != 0) leaf = hl7v2::repetition(leaf, d, 1);
-    if (c.comp == 0 && c.field != 0) leaf = hl7v2::component(leaf, d, 1);
-    if (c.sub == 0 && c.field != 0) leaf = hl7v2::subcomponent(leaf, d, 1);
+    if (c.field != 0) {
+      // Descend to the first repetition / component / subcomponent not chosen.
+      if (c.rep == 0 && c.comp == 0 && c.sub == 0) leaf = cut_at_any(leaf, d.repetition, d.component, d.subcomponent);
+      else if (c.comp == 0 && c.sub == 0) leaf = cut_at_any(leaf, d.component, d.subcomponent, d.subcomponent);
+      else if (c.sub == 0) leaf = cut_at_any(leaf, d.subcomponent, d.subcomponent, d.subcomponent);
+    }
     if (hl7v2::is_explicit_null(leaf)) {
       v.explicit_null = true;
       ctx.stack.push_back(v);
