@@ -195,9 +195,21 @@ Status DicomJsonParser::parse(std::string_view text, DicomDocument& out) const {
     Status st = check_dataset(ds, where, 0, limits_);
     if (!st.ok()) return st;
     std::string_view study = first_string(find_attribute(ds, kStudyInstanceUid));
-    if (study.empty())
+    if (study.empty()) {
+      // Typical: a QIDO-RS series or instance search scoped by URL
+      // (/studies/{uid}/series/{uid}/instances) answers without the study's
+      // UID. Say what this dataset is and how to supply the UID.
+      // (No UID values in the message: error messages carry no identifiers.)
+      std::string what;
+      if (!first_string(find_attribute(ds, kSopInstanceUid)).empty()) what = " (an instance: it has a SOP Instance UID)";
+      else if (!first_string(find_attribute(ds, kSeriesInstanceUid)).empty()) what = " (a series: it has a Series Instance UID)";
       return make_error(StatusCode::kInvalidInput, Stage::kParse, "DICOM_NO_STUDY_UID", where + " (0020,000D)",
-                        "Study Instance UID missing: every dataset needs it to name its ImagingStudy");
+                        "Study Instance UID (0020,000D) missing in " + where + what +
+                            ": the ImagingStudy id derives from it, so every dataset must carry it. Supply it by "
+                            "querying with includefield=0020000D (QIDO-RS searches under /studies/{uid}/ may leave "
+                            "it out), by converting the study's WADO-RS metadata (/studies/{uid}/metadata), or by "
+                            "adding \"0020000D\": {\"vr\": \"UI\", \"Value\": [\"<study uid>\"]} to each dataset");
+    }
     if (out.study_uid_.empty()) out.study_uid_ = std::string(study);
     else if (study != out.study_uid_)
       return make_error(StatusCode::kInvalidInput, Stage::kParse, "DICOM_MIXED_STUDIES", where + " (0020,000D)",

@@ -84,6 +84,16 @@ TEST_CASE("malformed DICOM JSON: errors as values with locations") {
   e = fail(R"([{"00080060": {"vr": "CS", "Value": ["CT"]}}])");
   CHECK(e.error_code == "DICOM_NO_STUDY_UID");
   CHECK(e.location == "dataset 1 (0020,000D)");
+  // The national imaging repository's instance example (a QIDO-RS instance
+  // search scoped by URL): the message names the instance and how to supply
+  // the UID.
+  e = fail(R"([{"00080018": {"Value": ["2.25.3125"], "vr": "UI"}, "00080052": {"Value": ["IMAGE"], "vr": "CS"},
+              "0020000E": {"Value": ["2.25.1042"], "vr": "UI"}}])");
+  CHECK(e.error_code == "DICOM_NO_STUDY_UID");
+  CHECK(e.message.find("an instance") != std::string::npos);
+  CHECK(e.message.find("2.25.3125") == std::string::npos);  // no identifiers in messages
+  CHECK(e.message.find("includefield=0020000D") != std::string::npos);
+  CHECK(e.message.find('\n') == std::string::npos);
   CHECK(fail("[" + ds("1") + "," + ds("2") + "]").error_code == "DICOM_MIXED_STUDIES");
   CHECK(fail(R"([{"0020000D": {"vr": "UI", "Value": ["1"]}, "7FE00010": {"vr": "OB", "BulkDataURI": {}}}])").error_code ==
         "DICOM_VR_SHAPE");
