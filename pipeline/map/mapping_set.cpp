@@ -22,6 +22,18 @@ bool skip_dir(const fs::path& p) {
   return false;
 }
 
+// Everything of a table that changes a translation, in a stable order.
+std::string table_fingerprint(const CodeTable& t) {
+  std::string f = t.name + '\n' + t.source_system + '\n' + t.target_system + '\n' +
+                  std::to_string(static_cast<int>(t.unmapped)) + (t.case_sensitive ? "cs\n" : "ci\n") +
+                  t.default_entry.code + '\t' + t.default_entry.display + '\t' + t.default_entry.system + '\n';
+  std::vector<std::pair<std::string, const CodeEntry*>> entries;
+  for (const auto& [k, e] : t.entries) entries.emplace_back(k, &e);
+  std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (const auto& [k, e] : entries) f += k + '\t' + e->code + '\t' + e->display + '\t' + e->system + '\n';
+  return f;
+}
+
 int specificity(const CompiledMapping& m) {
   return (m.sending_applications.empty() ? 0 : 2) + (m.sending_facilities.empty() ? 0 : 1);
 }
@@ -66,7 +78,8 @@ std::shared_ptr<const MappingSet> MappingSet::load_files(const std::vector<std::
       set->mappings_.push_back(std::move(m));
     }
   }
-  for (const auto& t : set->tables_.all()) hash.update(t->name + std::to_string(t->entries.size()));
+  // The version must change with any entry, not just with the table's size.
+  for (const auto& t : set->tables_.all()) hash.update(table_fingerprint(*t));
   if (options.lint && options.whole_set && !diags.has_errors()) {
     // A code table no mapping reads is either dead or a typo in a mapping.
     // Not when a mapping failed to load: its tables would look unused.
