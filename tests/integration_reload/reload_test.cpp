@@ -14,6 +14,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <signal.h>
 
 #include "integration_util.h"
 #include "connectors/kafka/kafka_publish.h"
@@ -267,4 +268,81 @@ TEST_CASE("the set version (and so the header) changes with any code table entry
   CHECK(map::MappingSet::load(mdir.string(), map::LoaderOptions{})->version() != v0);
   spit(table, text);
   CHECK(map::MappingSet::load(mdir.string(), map::LoaderOptions{})->version() == v0);
+}
+
+TEST_CASE("dxnorm run reloads on SIGHUP: the header follows the new set, a broken edit is rejected and counted") {
+  quiet_logs();
+  TempDir tmp;
+  const fs::path mdir = fs::path(tmp.path()) / "mappings";
+  fs::copy(mappings_dir(), mdir, fs::copy_options::recursive);
+  const fs::path oru = mdir / "hl7v2" / "oru_r01.yaml";
+  const std::string oru_v1 = slurp(oru);
+  const std::string v1 = "1.0.0+" + map::MappingSet::load(mdir.string(), map::LoaderOptions{})->version();
+
+  kafka::EmbeddedBroker broker(1);
+  runtime::RunConfig shape = test_config(broker, "itest-sighup");
+  auto topics = create_topics(broker, shape, 2);
+  TopicReader reader(broker.bootstraps(), topics);
+  const std::string config =
+      tmp.write("dxnorm.yaml", replaced(child_config_yaml(broker.bootstraps(), "itest-sighup", "info"),
+                                        "mappings: " + mappings_dir() + "\n", "mappings: " + mdir.string() + "\n"));
+  Child child({dxnorm_binary(), "run", "--config", config}, tmp.path() + "/out.txt", tmp.path() + "/err.txt");
+  int port = 0;
+  const auto until = Clock::now() + 30s;
+  while (Clock::now() < until) {
+    if ((port = http_port_of(child.out())) > 0) {
+      int status = 0;
+      if (http_get(port, "/readyz", &status) && status == 200) break;
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  REQUIRE_MESSAGE(port > 0, child.err());
+
+  const std::string oru_text = fixture("valid/oru_r01_cbc_nm.hl7");
+  auto batch = [&](const std::string& prefix, int n) {
+    std::vector<Input> v;
+    for (int i = 0; i < n; ++i) {
+      const std::string id = prefix + std::to_string(i);
+      v.push_back({"oru", id, make_variant(oru_text, id, prefix + "F" + std::to_string(i)), true});
+    }
+    return v;
+  };
+  auto versions_from = [&](std::size_t from) {
+    std::set<std::string> s;
+    for (const auto& r : reader.records("fhir.bundle", from)) s.insert(r.header("dxnorm-mapping-version").value_or("?"));
+    return s;
+  };
+  auto metric = [&](const std::string& line) {
+    auto body = http_get(port, "/metrics");
+    return body && body->find(line) != std::string::npos;
+  };
+
+  publish(broker.bootstraps(), "hl7v2.in", batch("HUP-A-", 20));
+  REQUIRE(reader.wait_for([&] { return reader.count("fhir.bundle") >= 20; }, 30s));
+  CHECK(versions_from(0) == std::set<std::string>{v1});
+
+  spit(oru, replaced(oru_v1, "\nversion: 1.0.0\n", "\nversion: 1.1.0\n"));
+  child.signal(SIGHUP);
+  REQUIRE_MESSAGE(reader.wait_for([&] { return metric("dxnorm_mapping_reloads_total{result=\"applied\"} 1"); }, 20s),
+                  child.err());
+  publish(broker.bootstraps(), "hl7v2.in", batch("HUP-B-", 20));
+  REQUIRE(reader.wait_for([&] { return reader.count("fhir.bundle") >= 40; }, 30s));
+  const auto after = versions_from(20);
+  REQUIRE(after.size() == 1);
+  const std::string v2 = *after.begin();
+  CHECK(v2.rfind("1.1.0+", 0) == 0);
+  CHECK(v2 != v1);
+
+  spit(oru, "mapping: hl7v2-oru-r01\nversion: [\n");
+  child.signal(SIGHUP);
+  REQUIRE_MESSAGE(reader.wait_for([&] { return metric("dxnorm_mapping_reloads_total{result=\"rejected\"} 1"); }, 20s),
+                  child.err());
+  publish(broker.bootstraps(), "hl7v2.in", batch("HUP-C-", 20));
+  REQUIRE(reader.wait_for([&] { return reader.count("fhir.bundle") >= 60; }, 30s));
+  CHECK(versions_from(40) == std::set<std::string>{v2});
+  CHECK(child.err().find("mapping reload rejected; the running set stays") != std::string::npos);
+
+  child.signal(SIGTERM);
+  CHECK(child.wait(20s) == std::optional<int>(0));
+  CHECK(reader.count("fhir.bundle") == 60);
 }
