@@ -454,12 +454,10 @@ class DicomJsonFormat final : public SourceFormat {
       if (is_alnum(d) || d == '_' || d == '.') {
         ++i;
       } else if (d == '(') {
-        std::size_t j = i + 1;
-        if (j < s.size() && s[j] == '*') ++j;
-        else
-          while (j < s.size() && s[j] >= '0' && s[j] <= '9') ++j;
-        if (j > i + 1 && j < s.size() && s[j] == ')') i = j + 1;
-        else break;
+        // An index "(n)" or "(*)" belongs to the path; any other '(' does not.
+        std::size_t n = index_suffix_length(s, i);
+        if (n == 0) break;
+        i += n;
       } else {
         break;
       }

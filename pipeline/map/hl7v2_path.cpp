@@ -569,12 +569,9 @@ class Hl7v2Format final : public SourceFormat {
         ++i;
       } else if (d == '(') {
         // An index "(n)" or "(*)" belongs to the path; any other '(' does not.
-        std::size_t j = i + 1;
-        if (j < s.size() && s[j] == '*') ++j;
-        else
-          while (j < s.size() && s[j] >= '0' && s[j] <= '9') ++j;
-        if (j > i + 1 && j < s.size() && s[j] == ')') i = j + 1;
-        else break;
+        std::size_t n = index_suffix_length(s, i);
+        if (n == 0) break;
+        i += n;
       } else {
         break;
       }

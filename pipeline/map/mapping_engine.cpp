@@ -386,6 +386,9 @@ void MappingEngine::emit_into_array(const TemplateNode& node, const Scope& scope
       for (const auto& x : array.GetArray())
         if (x.IsObject() && x.HasMember("reference") && x["reference"] == out["reference"]) return;
     }
+    if (node.distinct)
+      for (const auto& x : array.GetArray())
+        if (x == out) return;  // $distinct: this value is already in the array
     array.PushBack(out, alloc);
   };
   if (node.each) {

@@ -41,6 +41,7 @@ PrimKind prim_kind(std::string_view t) {
 struct FragmentSrc {
   YAML::Node node;      // the template
   YAML::Node decl;      // the fragment's map (for locations)
+  YAML::Node key;       // the fragment's name as written
   std::string type;
   const std::string* file;
 };
@@ -53,6 +54,10 @@ class Compiler {
   // Lint: a condition that is a literal never changes.
   void lint_constant(const std::string* file, const YAML::Node& at, const Expr* e, const char* what) {
     if (!lint_ || !e || e->kind != Expr::Kind::kLiteral) return;
+    if (std::string_view(what).find("$switch") != std::string_view::npos) {
+      warning(file, at, std::string(what) + " is constant ('" + e->literal + "'): the same case is taken for every message");
+      return;
+    }
     warning(file, at,
             std::string(what) + " is constant (" + (e->literal.empty() ? "always false" : "always true") +
                 "): the rule " + (e->literal.empty() ? "can never fire" : "does not depend on the message"));
@@ -222,6 +227,8 @@ class Compiler {
           value_node.reset(v);
         } else if (key == "$use") {
           use_node.reset(v);
+        } else if (key == "$distinct") {
+          node->distinct = v.as<bool>();
         } else if (key == "$overrides") {
           // Elements this object deliberately writes over its fragment's (lint stays quiet).
           if (v.IsSequence())
@@ -244,7 +251,7 @@ class Compiler {
           node->translate = compile_translate(file, v);
         } else {
           error(file, kv.first,
-                "unknown directive '" + key + "' (known: $each, $if, $value, $use, $overrides, $switch, $ref, $translate)");
+                "unknown directive '" + key + "' (known: $each, $if, $value, $use, $overrides, $distinct, $switch, $ref, $translate)");
         }
         continue;
       }
@@ -708,6 +715,7 @@ std::unique_ptr<CompiledMapping> load_mapping(const std::string& path, const Cod
       std::string name = kv.first.as<std::string>();
       FragmentSrc f;
       f.decl.reset(kv.second);
+      f.key.reset(kv.first);
       f.file = ffile;
       if (!kv.second.IsMap()) {
         diags.error(*ffile, kv.second, "fragment '" + name + "' is a map {type, template}");
@@ -819,7 +827,7 @@ std::unique_ptr<CompiledMapping> load_mapping(const std::string& path, const Cod
   // Unused fragments of the mapping's own file are worth a warning.
   for (const auto& [name, f] : c.fragments)
     if (f.file == file && !c.used_fragments.count(name))
-      diags.warning(*f.file, f.decl, "fragment '" + name + "' is never used");
+      diags.warning(*f.file, f.key, "fragment '" + name + "' is never used");
   // Keep alias-owned nodes alive.
   for (auto& o : c.owned) {
     std::string key = "#owned" + std::to_string(m->fragments.size());

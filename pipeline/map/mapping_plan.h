@@ -70,6 +70,7 @@ struct TemplateNode {
 
   // Directives
   std::unique_ptr<SourcePath> each;   // $each
+  bool distinct = false;              // $distinct: skip values already in the array
   ExprPtr cond;                       // $if
 
   // kLiteral / kExpr

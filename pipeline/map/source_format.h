@@ -61,6 +61,17 @@ class SourceFormat {
   virtual std::string_view leaf_field(const SourceDocument& doc, std::int32_t leaf, int field) const = 0;
 };
 
+// Path lexers: the length of an index suffix "(n)" or "(*)" starting at
+// s[i] (s[i] == '('), or 0 when what follows is not an index (a function
+// call's parenthesis, say). Shared by every format's path_token().
+inline std::size_t index_suffix_length(std::string_view s, std::size_t i) noexcept {
+  std::size_t j = i + 1;
+  if (j < s.size() && s[j] == '*') ++j;
+  else
+    while (j < s.size() && s[j] >= '0' && s[j] <= '9') ++j;
+  return (j > i + 1 && j < s.size() && s[j] == ')') ? j + 1 - i : 0;
+}
+
 // The formats dxnorm knows ("hl7v2", ...), listed in source_format.cpp.
 const SourceFormat* find_format(std::string_view name) noexcept;
 std::vector<std::string> format_names();

@@ -132,13 +132,25 @@ bool eval_path(const rapidjson::Value& bundle, const std::string& path, std::vec
     return false;
   }
   std::vector<const rapidjson::Value*> set;
-  if (parts[0] == "Bundle") {
+  // The first segment may pick one resource of its type: Observation[1].
+  std::string type = parts[0];
+  int type_index = -1;
+  if (auto br = type.find('['); br != std::string::npos && type.back() == ']') {
+    type_index = std::stoi(type.substr(br + 1, type.size() - br - 2));
+    type.resize(br);
+  }
+  if (type == "Bundle") {
     set.push_back(&bundle);
   } else if (bundle.HasMember("entry")) {
     for (const auto& e : bundle["entry"].GetArray())
       if (e.HasMember("resource") && e["resource"].HasMember("resourceType") &&
-          parts[0] == e["resource"]["resourceType"].GetString())
+          type == e["resource"]["resourceType"].GetString())
         set.push_back(&e["resource"]);
+  }
+  if (type_index >= 0) {
+    std::vector<const rapidjson::Value*> one;
+    if (static_cast<std::size_t>(type_index) < set.size()) one.push_back(set[static_cast<std::size_t>(type_index)]);
+    set.swap(one);
   }
   for (std::size_t i = 1; i < parts.size(); ++i) {
     std::string p = parts[i];

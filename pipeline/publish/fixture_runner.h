@@ -17,8 +17,9 @@
 //         - {path: DiagnosticReport.result, count: 14}
 //         - {path: "Patient.identifier.where(system='https://fhir.nhs.uk/Id/nhs-number').value", exists: false}
 //     A path starts with a resource type (every resource of that type in
-//     the Bundle, or Bundle), then element names; arrays are flattened;
-//     `[n]` picks one item and `.where(name='value')` filters.
+//     the Bundle, `Observation[1]` for the second one, or Bundle), then
+//     element names; arrays are flattened; `[n]` picks one item and
+//     `.where(name='value')` filters.
 //
 // Contract: start-up objects (mapping set, validator) are shared; a runner
 // is used from one thread.

@@ -30,6 +30,7 @@ bool MappingReloader::reload(const std::string& reason) {
   std::shared_ptr<const map::MappingSet> set;
   map::LoaderOptions lo;
   lo.default_zone = cfg_.source_zone;
+  lo.lint = true;  // lint findings are logged; lint errors (like load errors) reject
   try {
     map::Diagnostics warnings;
     set = map::MappingSet::load(cfg_.mappings_dir, lo, &warnings);
