@@ -3,7 +3,7 @@
 # Idempotent: installs only what is missing. Runs apt-get as root or via sudo.
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config git
-      librdkafka-dev rapidjson-dev libyaml-cpp-dev libpoco-dev doctest-dev
+      librdkafka-dev rapidjson-dev libyaml-cpp-dev libpoco-dev doctest-dev libssl-dev
       libhowardhinnant-date-dev tzdata libbenchmark-dev kcat curl ca-certificates)
 missing=()
 for p in "${PKGS[@]}"; do

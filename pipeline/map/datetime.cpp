@@ -136,9 +136,8 @@ bool convert_hl7_datetime(std::string_view in, DateTarget target, const date::ti
     has_offset = true;
   }
   auto year4 = [&] {
-    char buf[8];
-    std::snprintf(buf, sizeof buf, "%04d", y);
-    out.append(buf, 4);
+    two(out, y / 100);
+    two(out, y % 100);
   };
   year4();
   if (target == DateTarget::kDate || n <= 8) {
