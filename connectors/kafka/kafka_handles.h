@@ -14,6 +14,8 @@
 // All deleters are noexcept and accept null.
 #pragma once
 
+#include "connectors/kafka/kafka_record.h"
+
 #include <librdkafka/rdkafka.h>
 
 #include <memory>
@@ -55,5 +57,9 @@ using QueueHandle = std::unique_ptr<rd_kafka_queue_t, QueueDeleter>;
 inline PartitionListHandle make_partition_list(int capacity = 0) {
   return PartitionListHandle(rd_kafka_topic_partition_list_new(capacity));
 }
+
+// An owned copy of a consumed message (topic, partition, offset, key,
+// payload, timestamp, headers); the ack token is left empty for the caller.
+KafkaRecord to_kafka_record(const rd_kafka_message_t* msg);
 
 }  // namespace dxnorm::kafka

@@ -33,27 +33,6 @@ std::string_view to_string(OffsetLookup method) noexcept {
   return method == OffsetLookup::kOffsetsForTimes ? "offsets-for-times" : "binary-search";
 }
 
-KafkaRecord to_kafka_record(const rd_kafka_message_t* msg) {
-  KafkaRecord rec;
-  rec.topic = rd_kafka_topic_name(msg->rkt);
-  rec.partition = msg->partition;
-  rec.offset = msg->offset;
-  if (msg->key != nullptr) rec.key.assign(static_cast<const char*>(msg->key), msg->key_len);
-  if (msg->payload != nullptr) rec.payload.assign(static_cast<const char*>(msg->payload), msg->len);
-  rd_kafka_timestamp_type_t ts_type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
-  rec.timestamp_ms = rd_kafka_message_timestamp(msg, &ts_type);
-  if (ts_type == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE) rec.timestamp_ms = -1;
-  rd_kafka_headers_t* hdrs = nullptr;  // owned by msg
-  if (rd_kafka_message_headers(msg, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    const char* name = nullptr;
-    const void* value = nullptr;
-    std::size_t size = 0;
-    rec.headers.reserve(rd_kafka_header_cnt(hdrs));
-    for (std::size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i)
-      rec.headers.push_back({name, value != nullptr ? std::string(static_cast<const char*>(value), size) : std::string()});
-  }
-  return rec;
-}
 
 KafkaReader::KafkaReader(KafkaReaderOptions options) : options_(std::move(options)), group_id_(throwaway_group_id()) {
   if (options_.topic.empty()) throw KafkaConfigError("", "kafka reader: no topic");

@@ -122,7 +122,4 @@ class KafkaReader {
   KafkaHandle rk_;
 };
 
-// Copies a consumed message into an owned record (no ack token).
-KafkaRecord to_kafka_record(const rd_kafka_message_t* msg);
-
 }  // namespace dxnorm::kafka

@@ -34,28 +34,6 @@ std::string describe(const rd_kafka_topic_partition_list_t* list) {
   return out;
 }
 
-KafkaRecord to_record(const rd_kafka_message_t* msg) {
-  KafkaRecord rec;
-  rec.topic = rd_kafka_topic_name(msg->rkt);
-  rec.partition = msg->partition;
-  rec.offset = msg->offset;
-  if (msg->key != nullptr) rec.key.assign(static_cast<const char*>(msg->key), msg->key_len);
-  if (msg->payload != nullptr) rec.payload.assign(static_cast<const char*>(msg->payload), msg->len);
-  rd_kafka_timestamp_type_t ts_type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
-  rec.timestamp_ms = rd_kafka_message_timestamp(msg, &ts_type);
-  if (ts_type == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE) rec.timestamp_ms = -1;
-  rd_kafka_headers_t* hdrs = nullptr;  // owned by msg
-  if (rd_kafka_message_headers(msg, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    const char* name = nullptr;
-    const void* value = nullptr;
-    std::size_t size = 0;
-    rec.headers.reserve(rd_kafka_header_cnt(hdrs));
-    for (std::size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
-      rec.headers.push_back({name, value != nullptr ? std::string(static_cast<const char*>(value), size) : std::string()});
-    }
-  }
-  return rec;
-}
 
 }  // namespace
 
@@ -203,7 +181,7 @@ Result<std::optional<KafkaRecord>> KafkaSource::poll(std::chrono::milliseconds t
     log(kLogWarning, "kafka source: " + error.to_string());
     return error;
   }
-  KafkaRecord rec = to_record(msg.get());
+  KafkaRecord rec = to_kafka_record(msg.get());
   rec.ack_token = tracker_.begin({rec.topic, rec.partition}, rec.offset);
   return std::optional<KafkaRecord>(std::move(rec));
 }
