@@ -1,4 +1,5 @@
-// dxnorm convert: files of HL7 v2 messages -> FHIR R4 Bundles.
+// dxnorm convert: files of HL7 v2 / EDIFACT / DICOM JSON messages -> FHIR R4
+// Bundles (and the NHSACK an EDIFACT interchange asked for).
 #include <Poco/Util/Option.h>
 
 #include <filesystem>
@@ -40,6 +41,27 @@ Poco::Util::OptionSet convert_options() {
   return o;
 }
 
+// The reply an input asked for (an EDIFACT interchange with UNB-9 = 1: the
+// NHSACK `dxnorm run` would publish to outputs.ack-topic): with --out,
+// <input name>.ack.edi beside the Bundles; else on stderr, after a line
+// saying what it is.
+void write_acknowledgement(const publish::InputFormat& fmt, const std::string& file, std::string_view data,
+                           const Error* split_error, const std::vector<publish::MessageOutcome>& outcomes,
+                           const std::string& out_dir, bool quiet) {
+  auto ack = fmt.acknowledge(data, split_error, outcomes);
+  if (!ack) return;
+  if (!out_dir.empty()) {
+    fs::path p = fs::path(out_dir) / (fs::path(file).filename().string() + ".ack.edi");
+    std::ofstream f(p, std::ios::binary);
+    f << ack->payload;
+    if (!quiet) std::cerr << file << ": info: acknowledgement " << ack->status << " written to " << p.string() << '\n';
+    return;
+  }
+  std::cerr << file << ": info: acknowledgement " << ack->status
+            << " (what dxnorm run would send to outputs.ack-topic):\n"
+            << ack->payload << '\n';
+}
+
 void write_ndjson(const rapidjson::Value& bundle, std::ostream& os) {
   if (!bundle.HasMember("entry")) return;
   for (const auto& e : bundle["entry"].GetArray()) {
@@ -58,12 +80,17 @@ int convert_main(const std::vector<std::string>& args) {
                "Converts HL7 v2 messages (single messages, batch files FHS/BHS, MLLP-framed files; a directory means "
                "every file below it) to FHIR R4. Each message is routed to a mapping by MSH-9 and the sending "
                "application/facility, mapped, validated, and written as a transaction Bundle. Errors go to stderr "
-               "with the file, message number and location; the other messages are still converted.",
+               "with the file, message number and location; the other messages are still converted.\n"
+               "EDIFACT interchanges (NHS003 pathology) give one Bundle per UNH...UNT message. When an interchange "
+               "asks for an acknowledgement (UNB ... ++1), the NHSACK (NHS001) that dxnorm run would publish to "
+               "outputs.ack-topic is written too: with --out as <input name>.ack.edi beside the Bundles, else on "
+               "stderr (IAF accepted, IAP partially accepted, IRA all rejected, IRI/IRM interchange rejected).",
                "Exit status: 0 all converted, 1 any message failed, 2 bad usage or mappings that do not load.\n"
                "Examples:\n"
                "  dxnorm convert tests/fixtures/hl7v2/oru_r01_cbc.hl7\n"
                "  dxnorm convert --out out/ --format ndjson examples/\n"
-               "  dxnorm convert --mapping hl7v2-oru-r01 --pretty message.hl7\n");
+               "  dxnorm convert --mapping hl7v2-oru-r01 --pretty message.hl7\n"
+               "  dxnorm convert --out out/ interchange.edi   # out/interchange.edi.<n>.json + interchange.edi.ack.edi\n");
     return 0;
   }
   if (pa.positional.empty()) {
@@ -134,6 +161,7 @@ int convert_main(const std::vector<std::string>& args) {
     if (!split.ok()) {
       std::cerr << file << ": error: " << split.error().to_string() << '\n';
       ++failed;
+      write_acknowledgement(*fmt, file, data, &split.error(), {}, out_dir, quiet);
       continue;
     }
     if (!quiet)
@@ -141,9 +169,16 @@ int convert_main(const std::vector<std::string>& args) {
         std::cerr << file << ": " << to_string(i.severity) << ": " << i.code << " at " << i.location << ": "
                   << i.message << '\n';
     std::size_t n = 0;
+    std::vector<publish::MessageOutcome> outcomes;
     for (std::string_view msg : split->messages) {
       ++n;
       Status st = converter.convert(fmt->name(), msg, out, info);
+      outcomes.push_back(st.ok() ? publish::MessageOutcome{}
+                                 : publish::MessageOutcome{false, std::string(to_string(st.error().stage)) + " " +
+                                                                      st.error().error_code +
+                                                                      (st.error().location.empty()
+                                                                           ? ""
+                                                                           : " at " + st.error().location)});
       std::string where = file + "#" + std::to_string(n) +
                           (info.control_id.empty() ? "" : " (control id " + info.control_id + ")");
       if (!st.ok()) {
@@ -192,6 +227,7 @@ int convert_main(const std::vector<std::string>& args) {
           *ts << (out_dir.empty() ? "trace: " : "") << t.fhir_path << '\t' << t.rule << '\t' << t.input << '\n';
       }
     }
+    write_acknowledgement(*fmt, file, data, nullptr, outcomes, out_dir, quiet);
   }
   if (!quiet || failed)
     std::cerr << "dxnorm convert: " << ok << " message(s) converted, " << failed << " failed\n";

@@ -77,8 +77,15 @@ class EdifactInput final : public InputFormat {
     edifact::InterchangeHeader h;
     auto ic = edifact::read_interchange(input, &h);
     if (ic.ok()) h = ic->header;
-    if (!h.has_unb || !h.ack_requested) return std::nullopt;
+    // No UNB, or one without a sender or recipient: nobody to answer.
+    if (!edifact::can_acknowledge(h) || !h.ack_requested) return std::nullopt;
     std::vector<edifact::AckMessageResult> results;
+    // The adaptor's MESH workflow of the reply: screening (NHS004) or pathology.
+    std::string_view workflow = "PATH_MEDRPT_V3_ACK";
+    if (ic.ok())
+      for (const auto& m : ic->messages)
+        if (m.text.substr(0, m.text.find(h.delims.segment)).find("NHS004") != std::string_view::npos)
+          workflow = "SCRN_BCS_MEDRPT_V4_ACK";
     std::string error;
     bool unreadable = false;
     if (split_error || !ic.ok()) {
@@ -95,7 +102,7 @@ class EdifactInput final : public InputFormat {
         results.push_back(std::move(r));
       }
     }
-    auto ack = edifact::build_nhsack(h, results, error, unreadable, std::time(nullptr));
+    auto ack = edifact::build_nhsack(h, results, error, unreadable, std::time(nullptr), workflow);
     Acknowledgement a;
     a.payload = std::move(ack.text);
     a.key = std::string(h.sender) + "/" + std::string(h.reference);

@@ -101,7 +101,7 @@ void tokenize(std::string_view text, const Delimiters& d, std::vector<Tok>& out,
 std::string_view element_of(std::string_view raw, const Delimiters& d, std::size_t n) {
   std::size_t idx = 0, start = 0;
   for (std::size_t i = 0; i <= raw.size(); ++i) {
-    if (i < raw.size() && raw[i] == d.release) {
+    if (i + 1 < raw.size() && raw[i] == d.release) {  // a release at the very end releases nothing
       ++i;
       continue;
     }
@@ -431,7 +431,7 @@ Status EdifactParser::parse(std::string_view text, const InterchangeHeader& ctx,
       std::string_view rest = tk.raw.substr(e + 1);
       std::size_t start = 0;
       for (std::size_t j = 0; j <= rest.size(); ++j) {
-        if (j < rest.size() && rest[j] == d.release) {
+        if (j + 1 < rest.size() && rest[j] == d.release) {
           ++j;
           continue;
         }

@@ -2,6 +2,7 @@
 
 #include <date/tz.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 
@@ -21,7 +22,7 @@ std::string_view to_code(AckStatus s) noexcept {
 namespace {
 
 // UK local date/time of `now` (Europe/London, with daylight saving).
-void uk_time(std::time_t now, char (&ymd8)[9], char (&yymmdd)[7], char (&hhmm)[5]) {
+void uk_time(std::time_t now, char (&ymd8)[16], char (&yymmdd)[16], char (&hhmm)[16]) {
   using namespace std::chrono;
   sys_seconds t{seconds{now}};
   int y = 1970, mo = 1, d = 1, h = 0, mi = 0;
@@ -46,13 +47,50 @@ void uk_time(std::time_t now, char (&ymd8)[9], char (&yymmdd)[7], char (&hhmm)[5
   std::snprintf(hhmm, sizeof hhmm, "%02d%02d", h, mi);
 }
 
+// Without control characters (line breaks, NUL...).
+std::string printable(std::string_view s) {
+  std::string r;
+  for (char c : s)
+    if (static_cast<unsigned char>(c) >= 0x20 && c != '\x7f') r.push_back(c);
+  return r;
+}
+
+// Free text as FTX C108: up to 5 components of at most 70 characters.
+std::string free_text(std::string_view text, const Delimiters& d) {
+  std::string r;
+  for (int part = 0; part < 5 && !text.empty(); ++part) {
+    if (part) r.push_back(d.component);
+    std::size_t n = std::min<std::size_t>(70, text.size());
+    if (n < text.size()) {  // break after a space when there is one
+      std::size_t sp = text.substr(0, n).rfind(' ');
+      if (sp != std::string_view::npos && sp > 20) n = sp + 1;
+    }
+    r += escape(printable(text.substr(0, n)), d);
+    text.remove_prefix(n);
+  }
+  return r;
+}
+
 }  // namespace
 
+bool can_acknowledge(const InterchangeHeader& in) {
+  std::string scratch;
+  return in.has_unb && !printable(unescape(in.sender, in.delims, scratch)).empty() &&
+         !printable(unescape(in.recipient, in.delims, scratch)).empty();
+}
+
 NhsAck build_nhsack(const InterchangeHeader& in, const std::vector<AckMessageResult>& results,
-                    const std::string& interchange_error, bool messages_unreadable, std::time_t now) {
+                    const std::string& interchange_error, bool messages_unreadable, std::time_t now,
+                    std::string_view workflow) {
   NhsAck ack;
   const Delimiters& d = in.delims;
-  auto esc = [&](std::string_view s) { return escape(s, d); };
+  // Values read from the input are raw (escaped with the same service
+  // characters): unescaped and escaped again so that a dangling release
+  // character never swallows a separator of the reply.
+  std::string scratch;
+  // Control characters (line breaks...) are dropped: readers strip them at
+  // segment ends, so a reference ending in CR would no longer match itself.
+  auto esc = [&](std::string_view s) { return escape(printable(unescape(s, d, scratch)), d); };
   const std::string seg(1, d.segment), el(1, d.element), co(1, d.component);
   std::size_t accepted = 0, rejected = 0;
   for (const auto& r : results) (r.accepted ? accepted : rejected)++;
@@ -64,35 +102,43 @@ NhsAck build_nhsack(const InterchangeHeader& in, const std::vector<AckMessageRes
     ack.status = AckStatus::kAllRejected;
   else
     ack.status = AckStatus::kAcceptedPartially;
-  char ymd8[9], yymmdd[7], hhmm[5];
+  char ymd8[16], yymmdd[16], hhmm[16];
   uk_time(now, ymd8, yymmdd, hhmm);
-  std::string ref = in.reference.empty() ? std::string("1") : std::string(in.reference);
+  std::string ref = esc(in.reference);
+  if (ref.empty()) ref = "1";
+  auto party = [&](std::string_view id, std::string_view qualifier) {
+    return esc(id) + (qualifier.empty() ? "" : co + esc(qualifier));
+  };
+  const std::string them = party(in.sender, in.sender_qualifier), us = party(in.recipient, in.recipient_qualifier);
   std::string& o = ack.text;
-  if (in.has_una) o.append(in.una);
-  o += "UNB" + el + (in.syntax.empty() ? std::string("UNOC") + co + "3" : std::string(in.syntax));
-  // Addressed back: their recipient sends, their sender receives.
-  o += el + esc(in.recipient) + (in.recipient_qualifier.empty() ? "" : co + esc(in.recipient_qualifier));
-  o += el + esc(in.sender) + (in.sender_qualifier.empty() ? "" : co + esc(in.sender_qualifier));
-  o += el + yymmdd + co + hhmm + el + esc(ref) + el + el + "NHSACK" + seg;
+  o += "UNA";
+  o += d.component;
+  o += d.element;
+  o += d.decimal;
+  o += d.release;
+  o += d.reserved;
+  o += d.segment;
+  o += "UNB" + el + "UNOC" + co + "3" + el + us + el + them + el + yymmdd + co + hhmm + el + ref + el + el +
+       escape(workflow.empty() ? std::string_view("PATH_MEDRPT_V3_ACK") : workflow, d) + seg;
   std::size_t body = 0;
   auto add = [&](const std::string& s) {
     o += s + seg;
     ++body;
   };
-  add("UNH" + el + "1" + el + "NHSACK" + co + "0" + co + "1" + co + "FH" + co + "NHS001");
-  add("BGM" + el + std::string(to_code(ack.status)));
-  add("DTM" + el + "815" + co + ymd8 + co + "102");
-  add("RFF" + el + "ISR" + co + esc(ref));
+  add("UNH" + el + "1" + el + "NHSACK" + co + "D" + co + "1" + co + "NH" + co + "NHS001");
+  add("BGM" + el + "AKR");
+  add("DTM" + el + "137" + co + ymd8 + co + "102");
+  add("NIR" + el + "SIR" + co + ref + el + them + el + us + el + std::string(to_code(ack.status)));
   if (!interchange_error.empty()) {
-    add("FTX" + el + "RPD" + el + el + el + esc(interchange_error.substr(0, 350)));
+    add("FTX" + el + "ERD" + el + el + el + free_text(interchange_error, d));
   } else {
     for (const auto& r : results) {
-      add("RFF" + el + "MIS" + co + esc(r.reference) + " " + (r.accepted ? "MA" : "MR"));
-      if (!r.accepted) add("FTX" + el + "RPD" + el + el + el + esc(r.reason.substr(0, 350)));
+      add("NMR" + el + "AGO" + co + esc(r.reference) + el + (r.accepted ? "MA" : "MR"));
+      if (!r.accepted) add("FTX" + el + "ERD" + el + el + el + free_text(r.reason.empty() ? "rejected" : r.reason, d));
     }
   }
   add("UNT" + el + std::to_string(body + 1) + el + "1");
-  o += "UNZ" + el + "1" + el + esc(ref) + seg;
+  o += "UNZ" + el + "1" + el + ref + seg;
   return ack;
 }
 

@@ -176,10 +176,13 @@ TEST_CASE("NHSACK: accepted fully, partially, rejected; none unless asked") {
   REQUIRE(all_ok);
   CHECK(all_ok->status == "IAF");
   CHECK(all_ok->payload.find("UNB+UNOC:3+GP001:80+LAB01:80+") != std::string::npos);
-  CHECK(all_ok->payload.find("RFF+MIS:1 MA'RFF+MIS:2 MA'") != std::string::npos);
+  CHECK(all_ok->payload.find("UNH+1+NHSACK:D:1:NH:NHS001'BGM+AKR'DTM+137:") != std::string::npos);
+  CHECK(all_ok->payload.find("NIR+SIR:" ) != std::string::npos);
+  CHECK(all_ok->payload.find("+IAF'NMR+AGO:1+MA'NMR+AGO:2+MA'UNT+7+1'") != std::string::npos);
+  CHECK(all_ok->payload.find("++PATH_MEDRPT_V3_ACK'") != std::string::npos);
   auto partial = fmt->acknowledge(in, nullptr, {{true, ""}, {false, "map CODE_UNMAPPED"}});
   CHECK(partial->status == "IAP");
-  CHECK(partial->payload.find("RFF+MIS:2 MR'FTX+RPD+++map CODE_UNMAPPED'") != std::string::npos);
+  CHECK(partial->payload.find("+IAP'NMR+AGO:1+MA'NMR+AGO:2+MR'FTX+ERD+++map CODE_UNMAPPED'UNT+8+1'") != std::string::npos);
   CHECK(fmt->acknowledge(in, nullptr, {{false, "x"}, {false, "y"}})->status == "IRA");
   // The envelope is valid as an EDIFACT interchange.
   CHECK(read(partial->payload).ok());
@@ -191,14 +194,16 @@ TEST_CASE("NHSACK: accepted fully, partially, rejected; none unless asked") {
   auto rej = fmt->acknowledge(bad, &split.error(), {});
   REQUIRE(rej);
   CHECK(rej->status == "IRI");
+  CHECK(rej->payload.find("+IRI'FTX+ERD+++EDIFACT_MESSAGE_COUNT") != std::string::npos);
+  CHECK(read(rej->payload).ok());
   // Not asked: nothing.
   CHECK(!fmt->acknowledge(interchange({message("1")}, false), nullptr, {{true, ""}}));
 }
 
-TEST_CASE("corpus: every NHS003/NHS004 example converts; radiology is refused with a reason") {
+TEST_CASE("corpus: every NHS003/NHS004 example converts; NHS002 radiology maps to a DiagnosticReport RAD") {
   Conv c;
   const auto* fmt = publish::find_input_format("edifact");
-  int converted = 0;
+  int converted = 0, radiology = 0;
   for (const auto& e : std::filesystem::directory_iterator(DXNORM_EDIFACT_FIXTURES)) {
     if (e.path().extension() != ".dat") continue;
     std::string data = slurp(e.path().filename().string());
@@ -209,14 +214,54 @@ TEST_CASE("corpus: every NHS003/NHS004 example converts; radiology is refused wi
       map::Output out;
       publish::MessageInfo info;
       Status st = c.conv.convert("edifact", m, out, info);
-      if (info.type == "NHSRSR") {
-        REQUIRE(!st.ok());
-        CHECK(st.error().error_code == "NO_ROUTE");
-        continue;
-      }
       CHECK_MESSAGE(st.ok(), (st.ok() ? std::string() : st.error().to_string()));
       converted += st.ok();
+      if (st.ok() && info.type == "NHSRSR") {
+        ++radiology;
+        CHECK(info.mapping->name == "edifact-nhs002-radiology");
+        rapidjson::StringBuffer sb;
+        rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+        out.bundle.Accept(w);
+        const std::string json = sb.GetString();
+        CHECK(json.find("\"code\":\"RAD\"") != std::string::npos);
+        CHECK(json.find("\"conclusion\":\"Clinical History : Intermittent") != std::string::npos);
+        CHECK(json.find("\"contentType\":\"text/plain\"") != std::string::npos);
+        CHECK(json.find("\"status\":\"final\"") != std::string::npos);
+      }
     }
   }
-  CHECK(converted == 14);
+  CHECK(converted == 16);
+  CHECK(radiology == 2);
+}
+
+TEST_CASE("NHSACK: a UNB without a recipient asking for one gets none (nobody to address; fuzz finding)") {
+  const auto* fmt = publish::find_input_format("edifact");
+  std::string in = interchange({message("1")}, true);
+  in.replace(in.find("+GP001:80+"), 10, "++");
+  auto split = fmt->split(in);
+  REQUIRE(!split.ok());
+  CHECK(split.error().error_code == "EDIFACT_BAD_UNB");
+  CHECK(!fmt->acknowledge(in, &split.error(), {}));
+  // A truncated interchange that asked: IRM, and the reply reads back.
+  std::string cut = interchange({message("1"), message("2")}, true);
+  cut.resize(cut.find("UNH+2") + 40);
+  auto s2 = fmt->split(cut);
+  REQUIRE(!s2.ok());
+  auto irm = fmt->acknowledge(cut, &s2.error(), {});
+  REQUIRE(irm);
+  CHECK(irm->status == "IRM");
+  CHECK(read(irm->payload).ok());
+  // Control characters never reach the reply (a reference ending in CR would
+  // no longer match itself at UNZ); a sender made only of them is no sender.
+  edifact::InterchangeHeader h;
+  h.has_unb = true;
+  h.sender = "LAB\r";
+  h.recipient = "GP";
+  h.reference = "12\r\n";
+  CHECK(edifact::can_acknowledge(h));
+  auto ack = edifact::build_nhsack(h, {{"1", true, ""}}, "", false, 1700000000);
+  CHECK(read(ack.text).ok());
+  CHECK(ack.text.find("NIR+SIR:12+LAB+GP+IAF'") != std::string::npos);
+  h.sender = std::string_view("\0\0", 2);
+  CHECK(!edifact::can_acknowledge(h));
 }
