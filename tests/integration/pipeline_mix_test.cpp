@@ -209,14 +209,11 @@ TEST_CASE("mix of valid and invalid messages: FHIR topics with keys and headers,
   CHECK(counts.retried == 0);
 }
 
-// The issue lists "ORU without OBR-4" among the invalid inputs. The shipped
-// ORU mapping instead maps it with DiagnosticReport.code carrying the
-// data-absent-reason extension (mappings/hl7v2/oru_r01.yaml, report.code),
-// so it is published, not dead-lettered. Kept as the issue states it, skipped
-// until the policy is decided (see the report on issue [2]).
-TEST_CASE("ORU^R01 without OBR-4 is dead-lettered" *
-          doctest::skip(true) *
-          doctest::description("skipped: the ORU mapping publishes it with code = data-absent-reason; policy to decide")) {
+// An ORU whose OBR-4 is empty. Policy (mappings/README.md, "The shipped
+// mappings"): a required code the message leaves empty is never invented and
+// the results are never dropped: the report is published with
+// DiagnosticReport.code carrying the data-absent-reason extension.
+TEST_CASE("ORU^R01 without OBR-4: published, code marked data-absent, never invented") {
   quiet_logs();
   kafka::EmbeddedBroker broker(1);
   auto cfg = test_config(broker, "itest-obr4");
@@ -226,10 +223,16 @@ TEST_CASE("ORU^R01 without OBR-4 is dead-lettered" *
   RunnerThread rt(cfg, load_mappings());
   REQUIRE(rt.wait_done(1, 30s));
   TopicReader reader(broker.bootstraps(), topics);
-  REQUIRE(reader.wait_for([&] { return reader.count(cfg.dead_letter_topic) == 1; }, 10s));
-  const Record r = reader.records(cfg.dead_letter_topic).front();
-  CHECK(r.value == inputs[0].payload);
-  CHECK(r.header("dxnorm-error-location").value_or("").find("OBR") != std::string::npos);
-  CHECK(reader.count("fhir.bundle") == 0);
+  REQUIRE(reader.wait_for([&] { return reader.count("fhir.DiagnosticReport") == 1; }, 10s));
+  CHECK(reader.count(cfg.dead_letter_topic) == 0);
+  const Record r = reader.records("fhir.DiagnosticReport").front();
+  rapidjson::Document dr;
+  dr.Parse(r.value.c_str());
+  REQUIRE_FALSE(dr.HasParseError());
+  REQUIRE(dr.HasMember("code"));
+  CHECK_FALSE(dr["code"].HasMember("coding"));  // nothing invented
+  REQUIRE(dr["code"].HasMember("extension"));
+  CHECK(std::string(dr["code"]["extension"][0]["url"].GetString()) ==
+        "http://hl7.org/fhir/StructureDefinition/data-absent-reason");
   CHECK(rt.finish() == 0);
 }
