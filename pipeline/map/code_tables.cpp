@@ -21,7 +21,14 @@ std::string lower(std::string_view s) {
 
 const CodeEntry* CodeTable::find(std::string_view code) const {
   if (case_sensitive) {
-    auto it = entries.find(std::string(code));
+    auto it = entries.find(code);
+    return it == entries.end() ? nullptr : &it->second;
+  }
+  char buf[64];
+  if (code.size() <= sizeof buf) {
+    for (std::size_t i = 0; i < code.size(); ++i)
+      buf[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(code[i])));
+    auto it = entries.find(std::string_view(buf, code.size()));
     return it == entries.end() ? nullptr : &it->second;
   }
   auto it = entries.find(lower(code));

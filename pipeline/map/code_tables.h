@@ -30,6 +30,12 @@ struct CodeEntry {
   std::string system;  // overrides the table's target system when set
 };
 
+// Lookups by string_view without building a std::string (per message).
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
 enum class UnmappedPolicy { kKeepOriginal, kDefault, kDrop, kError };
 
 struct CodeTable {
@@ -41,7 +47,7 @@ struct CodeTable {
   UnmappedPolicy unmapped = UnmappedPolicy::kKeepOriginal;
   CodeEntry default_entry;
   bool case_sensitive = true;
-  std::unordered_map<std::string, CodeEntry> entries;
+  std::unordered_map<std::string, CodeEntry, StringHash, std::equal_to<>> entries;
   std::vector<std::pair<std::string, int>> entry_lines;  // source code, line (for lint)
 
   // nullptr when unknown (apply `unmapped`).

@@ -1,6 +1,6 @@
 #include "pipeline/map/resource_id.h"
 
-#include <openssl/sha.h>
+#include <openssl/evp.h>
 
 #include <Poco/UUID.h>
 
@@ -28,8 +28,19 @@ std::string resource_id(std::string_view resource_type, std::span<const std::str
       name.push_back(c);
     }
   }
-  unsigned char d[SHA_DIGEST_LENGTH];
-  SHA1(reinterpret_cast<const unsigned char*>(name.data()), name.size(), d);
+  // SHA1() would look the algorithm up (under a lock) on every call: fetch it
+  // once, and keep one digest context per thread.
+  static EVP_MD* const sha1 = EVP_MD_fetch(nullptr, "SHA1", nullptr);
+  struct Ctx {
+    EVP_MD_CTX* p = EVP_MD_CTX_new();
+    ~Ctx() { EVP_MD_CTX_free(p); }
+  };
+  thread_local Ctx ctx;
+  unsigned char d[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestInit_ex(ctx.p, sha1, nullptr);
+  EVP_DigestUpdate(ctx.p, name.data(), name.size());
+  EVP_DigestFinal_ex(ctx.p, d, &len);
   d[6] = static_cast<unsigned char>((d[6] & 0x0F) | 0x50);  // version 5
   d[8] = static_cast<unsigned char>((d[8] & 0x3F) | 0x80);  // RFC 4122 variant
   static const char* hex = "0123456789abcdef";
