@@ -1,5 +1,7 @@
 #include "pipeline/map/dicom_path.h"
 
+#include "pipeline/map/group_tree.h"
+
 #include <map>
 #include <memory>
 
@@ -171,22 +173,7 @@ struct Hit {
   std::uint16_t kind;
 };
 
-const SourceGroup* scope_group(const Scope& scope, const EvalContext& ctx) {
-  return scope.cursor.group ? scope.cursor.group : &ctx.doc->root();
-}
 
-// Leaves below g (depth first, document order).
-template <class Fn>
-bool for_each_leaf(const SourceGroup& g, Fn&& fn, const SourceGroup* skip = nullptr) {
-  for (const SourceNode& n : g.children) {
-    if (n.group) {
-      if (n.group != skip && !for_each_leaf(*n.group, fn)) return false;
-    } else if (n.segment >= 0 && !fn(g, n.segment)) {
-      return false;
-    }
-  }
-  return true;
-}
 
 class Walker {
  public:

@@ -1,5 +1,7 @@
 #include "pipeline/map/edifact_path.h"
 
+#include "pipeline/map/group_tree.h"
+
 #include <charconv>
 #include <memory>
 
@@ -160,27 +162,12 @@ bool matches(const EdifactPath& p, const EvalContext& ctx, std::int32_t s) {
   return seg(ctx, s).name == p.segment && qualifier_matches(p, ctx, s);
 }
 
+// Segments matching p below `g`, in document order, leaving out `skip`.
 template <class Fn>
 bool for_each_in(const EdifactPath& p, const EvalContext& ctx, const SourceGroup& g, Fn&& fn,
                  const SourceGroup* skip = nullptr) {
-  for (const SourceNode& n : g.children) {
-    if (n.group) {
-      if (n.group != skip && !for_each_in(p, ctx, *n.group, fn)) return false;
-    } else if (n.segment >= 0 && matches(p, ctx, n.segment)) {
-      if (!fn(n.segment)) return false;
-    }
-  }
-  return true;
-}
-
-void match_groups(const SourceGroup& from, const std::vector<std::string>& names, std::size_t level,
-                  std::vector<const SourceGroup*>& out) {
-  if (level == names.size()) {
-    out.push_back(&from);
-    return;
-  }
-  for (const SourceNode& n : from.children)
-    if (n.group && n.group->name == names[level]) match_groups(*n.group, names, level + 1, out);
+  return for_each_leaf(
+      g, [&](const SourceGroup&, std::int32_t s) { return !matches(p, ctx, s) || fn(s); }, skip);
 }
 
 // Like match_groups, but the first name may be a descendant at any depth
@@ -204,9 +191,6 @@ void match_from(const SourceGroup& a, const std::vector<std::string>& names, std
   else match_groups_deep(a, names, out);
 }
 
-const SourceGroup* scope_group(const Scope& scope, const EvalContext& ctx) {
-  return scope.cursor.group ? scope.cursor.group : &msg(ctx).root();
-}
 
 void resolve(const EdifactPath& p, const Scope& scope, EvalContext& ctx, bool all, std::vector<std::int32_t>& out) {
   const SourceGroup* g = scope_group(scope, ctx);

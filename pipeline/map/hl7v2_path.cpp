@@ -4,6 +4,7 @@
 #include <functional>
 #include <memory>
 
+#include "pipeline/map/group_tree.h"
 #include "pipeline/parse/hl7v2/hl7v2_message.h"
 #include "pipeline/parse/hl7v2/hl7v2_value.h"
 #include "pipeline/parse/hl7v2/message_structure.h"
@@ -205,23 +206,16 @@ inline std::string_view cut_at_any(std::string_view s, char a, char b, char c) n
   return s;
 }
 
-// Depth-first search of a group's subtree for segments with `name`, skipping
-// the child group `skip` (already searched by the caller).
-// Calls `fn(index)` for each match in message order; stops when fn returns false.
-// Also skips every sibling group with the same name as `skip`: those are
-// other instances (another order, another observation), never "nearer".
+// Segments named `name` below `g` in message order (fn(index) returns false
+// to stop), leaving out `skip` and its same-named siblings: other instances
+// (another order, another observation) are never "nearer".
 template <class Fn>
 bool for_each_segment_in(const EvalContext& ctx, const Group& g, std::string_view name, Fn&& fn,
                          const Group* skip = nullptr) {
-  for (const GroupNode& n : g.children) {
-    if (n.group) {
-      if (skip && n.group->name == skip->name) continue;
-      if (!for_each_segment_in(ctx, *n.group, name, fn)) return false;
-    } else if (n.segment >= 0 && same_name(seg_name(ctx, n.segment), name)) {
-      if (!fn(n.segment)) return false;
-    }
-  }
-  return true;
+  return for_each_leaf(
+      g,
+      [&](const SourceGroup&, std::int32_t s) { return !same_name(seg_name(ctx, s), name) || fn(s); },
+      skip, /*skip_same_kind=*/true);
 }
 
 // Direct children of `g` named `name` (groups or segments).
@@ -236,20 +230,6 @@ void for_each_child(const EvalContext& ctx, const Group& g, std::string_view nam
   }
 }
 
-// Groups matching a dotted group list below `from` (direct children at each level).
-void match_groups(const EvalContext& ctx, const Group& from, const std::vector<std::string>& names,
-                  std::size_t level, std::vector<const Group*>& out) {
-  if (level == names.size()) {
-    out.push_back(&from);
-    return;
-  }
-  for (const GroupNode& n : from.children)
-    if (n.group && n.group->name == names[level]) match_groups(ctx, *n.group, names, level + 1, out);
-}
-
-const Group* scope_group(const Scope& scope, const EvalContext& ctx) {
-  return scope.cursor.group ? scope.cursor.group : &msg(ctx).root();
-}
 
 // Segments a read-path denotes, in message order.
 void resolve_segments(const Hl7Path& p, const Scope& scope, EvalContext& ctx, bool all,
@@ -279,7 +259,7 @@ void resolve_segments(const Hl7Path& p, const Scope& scope, EvalContext& ctx, bo
     thread_local std::vector<const Group*> roots;  // not re-entered: no eval inside
     for (const Group* a = g; a; a = a->parent) {
       roots.clear();
-      match_groups(ctx, *a, p.groups, 0, roots);
+      match_groups(*a, p.groups, 0, roots);
       for (const Group* r : roots) {
         for_each_segment_in(ctx, *r, p.segment, [&](std::int32_t s) {
           out.push_back(s);
@@ -475,7 +455,7 @@ void Hl7Path::iterate(const Scope& scope, EvalContext& ctx, std::vector<Cursor>&
   } else {
     // From the scope group; if the first name is not a child here, try outward
     // (so that `for: ORDER_OBSERVATION` works from inside a PATIENT_RESULT).
-    for (const Group* a = g; a && groups.empty(); a = a->parent) match_groups(ctx, *a, p.groups, 0, groups);
+    for (const Group* a = g; a && groups.empty(); a = a->parent) match_groups(*a, p.groups, 0, groups);
   }
   if (p.segment.empty()) {
     for (const Group* x : groups) out.push_back(Cursor{x, -1});
