@@ -125,8 +125,10 @@ std::uint64_t name_hash(std::string_view s) noexcept {
     h ^= h >> 29;
   }
   if (i < s.size()) {
+    // The last 1-7 bytes, without a variable-length memcpy call.
     std::uint64_t w = 0;
-    std::memcpy(&w, s.data() + i, s.size() - i);
+    for (unsigned k = 0; i + k < s.size(); ++k)
+      w |= static_cast<std::uint64_t>(static_cast<unsigned char>(s[i + k])) << (8 * k);
     h = (h ^ w) * kMul;
     h ^= h >> 29;
   }
