@@ -20,11 +20,14 @@ BOOTSTRAP=$(cat dxnorm-bootstrap.txt)
 HTTP=$(sed -n 's/^http: \(http:[^ ]*\)\/metrics.*/\1/p' out/run.out)
 for _ in $(seq 1 150); do curl -fs "$HTTP/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 
-./build/dxnorm publish --topic hl7v2.in config/examples/*.hl7
-sleep 2
+./build/dxnorm publish --topic hl7v2.in config/examples/*.hl7     # lab results, ADT, a CT order and its report
+./build/dxnorm publish --topic edifact.in config/examples/*.edi   # an NHS003 pathology report
+./build/dxnorm publish --topic dicom.in config/examples/*.json    # the CT study's DICOMweb metadata
+sleep 3
 echo
 echo "== records per output topic =="
-for t in fhir.bundle fhir.Patient fhir.DiagnosticReport fhir.Observation fhir.Specimen fhir.ServiceRequest dxnorm.dead-letter; do
+for t in fhir.bundle fhir.Patient fhir.DiagnosticReport fhir.Observation fhir.Specimen fhir.ServiceRequest \
+         fhir.ImagingStudy fhir.Endpoint edifact.ack dxnorm.dead-letter; do
   n=$(kcat -b "$BOOTSTRAP" -t "$t" -C -e -o beginning -q -f '%o\n' 2>/dev/null | wc -l)
   printf '  %-24s %s\n' "$t" "$n"
 done
