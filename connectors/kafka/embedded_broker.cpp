@@ -62,7 +62,10 @@ EmbeddedBroker::EmbeddedBroker(int brokers) : impl_(std::make_unique<Impl>()), b
   if (brokers < 1) throw std::runtime_error("embedded broker: need at least one broker");
   BlockTerminationSignals blocked;
   // The mock cluster needs a client handle to live in; it never connects.
-  impl_->rk = make_client(RD_KAFKA_PRODUCER, make_conf({{"client.id", "dxnorm-embedded-broker"}}));
+  // The handle only hosts the mock cluster and never connects anywhere: keep
+  // librdkafka from warning that it has no bootstrap.servers (log_level 3 =
+  // errors only, for this handle alone).
+  impl_->rk = make_client(RD_KAFKA_PRODUCER, make_conf({{"client.id", "dxnorm-embedded-broker"}, {"log_level", "3"}}));
   impl_->cluster = rd_kafka_mock_cluster_new(impl_->rk.get(), brokers);
   if (impl_->cluster == nullptr) throw std::runtime_error("embedded broker: cannot start the mock cluster");
   bootstraps_ = rd_kafka_mock_cluster_bootstraps(impl_->cluster);
