@@ -15,14 +15,6 @@ using namespace dxnorm::clitest;
 
 namespace {
 
-const char* kTable =
-    "table: t-sex\n"
-    "source-system: urn:local\n"
-    "target-system: http://hl7.org/fhir/administrative-gender\n"
-    "entries:\n"
-    "  M: male\n"
-    "  F: female\n";
-
 // Line numbers on the right (the trace names them).
 const char* kMapping =
     "mapping: lab-oru\n"                                                                       // 1
@@ -81,7 +73,7 @@ std::string replaced(std::string text, const std::string& from, const std::strin
 
 struct DevTree : Tree {
   DevTree() {
-    write("mappings/codes/t-sex.yaml", kTable);
+    write("mappings/codes/t-sex.yaml", kSexTable);
     write("mappings/hl7v2/lab.yaml", kMapping);
     write(kTests + "cbc.hl7", kMessage);
     write(kTests + "cbc.expected.json", kExpected);

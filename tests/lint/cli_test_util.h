@@ -17,6 +17,15 @@ namespace dxnorm::clitest {
 
 namespace fs = std::filesystem;
 
+// The code table both CLI test suites write into their mapping trees.
+inline const char* const kSexTable =
+    "table: t-sex\n"
+    "source-system: urn:local\n"
+    "target-system: http://hl7.org/fhir/administrative-gender\n"
+    "entries:\n"
+    "  M: male\n"
+    "  F: female\n";
+
 // A temporary directory, removed by the destructor.
 class Tree {
  public:

@@ -21,14 +21,6 @@ const char* kConfig =
     "    format: hl7v2\n"
     "mappings: mappings\n";
 
-const char* kTable =
-    "table: t-sex\n"
-    "source-system: urn:local\n"
-    "target-system: http://hl7.org/fhir/administrative-gender\n"
-    "entries:\n"
-    "  M: male\n"
-    "  F: female\n";
-
 // A clean mapping; line numbers on the right.
 const char* kMapping =
     "mapping: lab-oru\n"                                       // 1
@@ -67,7 +59,7 @@ std::string replaced(std::string text, const std::string& from, const std::strin
 struct LintTree : Tree {
   LintTree() {
     write("dxnorm.yaml", kConfig);
-    write("mappings/codes/t-sex.yaml", kTable);
+    write("mappings/codes/t-sex.yaml", kSexTable);
     write(kLab, kMapping);
     mkdir("mappings/hl7v2/lab.tests");
   }
@@ -303,7 +295,7 @@ TEST_SUITE("errors: exit 1") {
 
   TEST_CASE("code table with a duplicate entry") {
     LintTree t;
-    t.write("mappings/codes/t-sex.yaml", std::string(kTable) + "  M: male\n");  // 7
+    t.write("mappings/codes/t-sex.yaml", std::string(kSexTable) + "  M: male\n");  // 7
     auto r = t.lint();
     check_output(r, {"mappings/codes/t-sex.yaml:7:3: error: duplicate entry for source code 'M' in table t-sex"}, 1, 0);
     CHECK(r.status == 1);
@@ -351,7 +343,7 @@ TEST_SUITE("errors: exit 1") {
     std::string m = replaced(kMapping, "    type: Patient\n", "    type: Patient\n    colour: red\n");  // 13
     m = replaced(m, "valueString:", "valueStrin:");                                                     // 25
     t.write(kLab, m);
-    t.write("mappings/codes/t-sex.yaml", std::string(kTable) + "  M: male\n");
+    t.write("mappings/codes/t-sex.yaml", std::string(kSexTable) + "  M: male\n");
     auto r = t.lint();
     auto got = lines(r.out);
     REQUIRE(got.size() == 4);
