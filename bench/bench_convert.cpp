@@ -14,6 +14,7 @@
 #include "pipeline/map/mapping_set.h"
 #include "pipeline/parse/hl7v2/hl7v2_parser.h"
 #include "pipeline/publish/message_converter.h"
+#include "pipeline/runtime/output_records.h"
 #include "pipeline/validate/fhir_validator.h"
 
 namespace {
@@ -110,6 +111,28 @@ void BM_Serialize(benchmark::State& state) {
   state.counters["bundle_bytes"] = static_cast<double>(sb.GetSize());
 }
 BENCHMARK(BM_Serialize);
+
+// What `dxnorm run` publishes for the message: one record per resource and
+// the Bundle assembled from their bytes, each with its headers.
+void BM_BuildRecords(benchmark::State& state) {
+  auto& f = fx();
+  const dxnorm::map::Output& out = f.converted();
+  dxnorm::runtime::RunConfig cfg;
+  dxnorm::runtime::SourcePosition from{"hl7.in", 3, 123456};
+  dxnorm::publish::MessageInfo info;
+  info.control_id = "MSG00001-20240101";
+  info.mapping = f.mapping;
+  rapidjson::StringBuffer sb;
+  std::vector<dxnorm::runtime::OutputRecord> records;
+  for (auto _ : state) {
+    records.clear();
+    dxnorm::runtime::build_fhir_records(cfg, from, info, out, f.set->version(), sb, records);
+    benchmark::DoNotOptimize(records.data());
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.counters["records"] = static_cast<double>(records.size());
+}
+BENCHMARK(BM_BuildRecords);
 
 // Everything a message costs in `run` before Kafka: parse, route, map,
 // validate, serialise the Bundle.

@@ -13,6 +13,7 @@
 
 #include <rapidjson/stringbuffer.h>
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,11 +28,15 @@ namespace dxnorm::runtime {
 
 inline constexpr const char* kFhirContentType = "application/fhir+json; fhirVersion=4.0";
 
+// Immutable once built: the records of one message (a Bundle and ~20
+// resources) share one set instead of each copying ~8 headers.
+using SharedHeaders = std::shared_ptr<const kafka::KafkaHeaders>;
+
 struct OutputRecord {
   std::string topic;
   std::string key;
   std::string value;
-  kafka::KafkaHeaders headers;
+  SharedHeaders headers;  // never null once built
 };
 
 // Where the message came from (topic/partition/offset headers).
@@ -48,6 +53,10 @@ kafka::KafkaHeaders source_headers(const SourcePosition& from, const publish::Me
 void build_fhir_records(const RunConfig& cfg, const SourcePosition& from, const publish::MessageInfo& info,
                         const map::Output& out, std::string_view set_version, rapidjson::StringBuffer& scratch,
                         std::vector<OutputRecord>& records);
+
+// Appends `h` to the headers of every record; records that shared their
+// headers still share them (copy on write, never in place).
+void add_header(std::vector<OutputRecord>& records, const kafka::KafkaHeader& h);
 
 // The dead letter of a message that failed: `original` unchanged.
 OutputRecord build_dead_letter(const RunConfig& cfg, const SourcePosition& from, const publish::MessageInfo& info,

@@ -281,11 +281,12 @@ struct PipelineRunner::Impl {
           a.topic = cfg.ack_topic;
           a.key = ack->key;
           a.value = std::move(ack->payload);
-          a.headers = {{"dxnorm-source-topic", r.topic},
-                       {"dxnorm-source-partition", std::to_string(r.partition)},
-                       {"dxnorm-source-offset", std::to_string(r.offset)},
-                       {"dxnorm-ack-status", ack->status},
-                       {"content-type", "application/edifact"}};
+          a.headers = std::make_shared<const kafka::KafkaHeaders>(
+              kafka::KafkaHeaders{{"dxnorm-source-topic", r.topic},
+                                  {"dxnorm-source-partition", std::to_string(r.partition)},
+                                  {"dxnorm-source-offset", std::to_string(r.offset)},
+                                  {"dxnorm-ack-status", ack->status},
+                                  {"content-type", "application/edifact"}});
           records.push_back(std::move(a));
         }
       }
@@ -293,7 +294,7 @@ struct PipelineRunner::Impl {
     auto completion = kafka::DeliveryCompletion::create(
         [this, job, w, dead, labels](const Status& s) { on_done(job, w, s, dead, labels); });
     for (const auto& rec : records)
-      if (!sink->produce(rec.topic, rec.key, rec.value, rec.headers, completion).ok()) break;  // the completion has the error
+      if (!sink->produce(rec.topic, rec.key, rec.value, *rec.headers, completion).ok()) break;  // the completion has the error
     completion->seal();
   }
 

@@ -463,7 +463,7 @@ struct Replay::Impl {
         records.push_back(build_dead_letter(cfg, original_position(r), info, st.error(), r.key, r.payload));
       }
       const std::string of = replay_of(r);
-      for (auto& rec : records) rec.headers.push_back({kReplayOfHeader, of});
+      add_header(records, {kReplayOfHeader, of});
       const bool dead = !st.ok();
       auto token = job.token;
       auto done = kafka::DeliveryCompletion::create([this, token, dead](const Status& s) {
@@ -476,7 +476,7 @@ struct Replay::Impl {
         }
       });
       for (const auto& rec : records)
-        if (!sink->produce(rec.topic, rec.key, rec.value, rec.headers, done).ok()) break;
+        if (!sink->produce(rec.topic, rec.key, rec.value, *rec.headers, done).ok()) break;
       done->seal();
     }
   }

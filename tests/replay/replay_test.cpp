@@ -251,7 +251,7 @@ TEST_CASE("dead letters re-driven after a mapping fix: fixed ones reach the FHIR
                                 payloads[i]);
     CHECK(dl.topic == env.cfg.dead_letter_topic);
     dlq_values.push_back(dl.value);
-    dlq_headers.push_back(dl.headers);
+    dlq_headers.push_back(*dl.headers);
   }
   CHECK(*find_header(dlq_headers[0], "dxnorm-error-code") == "NO_ROUTE");
   env.produce(env.cfg.dead_letter_topic, dlq_values, {}, dlq_headers);

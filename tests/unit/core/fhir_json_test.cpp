@@ -3,6 +3,10 @@
 #include <doctest/doctest.h>
 
 #include <rapidjson/document.h>
+#include <rapidjson/writer.h>
+
+#include <cctype>
+#include <string>
 
 #include "pipeline/core/fhir_json.h"
 
@@ -31,4 +35,144 @@ TEST_CASE("decimals are written as written, strings escaped, Bundles assembled f
   rapidjson::StringBuffer sb;
   write_fhir_bundle(d, {r0, r1}, sb);
   CHECK(std::string(sb.GetString(), sb.GetSize()) == whole);
+}
+
+// The compact writer's bytes are a contract (redeliveries are compared byte
+// for byte). They equal rapidjson::Writer's except that \u00XX escapes use
+// lower-case hex, as dxnorm has always written them; the reference below
+// lower-cases those escapes and otherwise is rapidjson::Writer.
+//
+// Hazard: with RAPIDJSON_SSE2 (set for the project), Writer<StringBuffer> has
+// a SIMD string scan that passes bytes 0x1A-0x1F through unescaped in the
+// aligned middle of strings of 16+ bytes (it compares against 0x19). The
+// reference writes to another buffer type to get the generic, correct path.
+namespace {
+
+using ReferenceBuffer = rapidjson::GenericStringBuffer<rapidjson::UTF8<>, rapidjson::MemoryPoolAllocator<>>;
+
+std::string reference_json(const rapidjson::Value& v) {
+  ReferenceBuffer sb;
+  rapidjson::Writer<ReferenceBuffer> w(sb);
+  struct Emit {
+    rapidjson::Writer<ReferenceBuffer>& w;
+    void operator()(const rapidjson::Value& x) {
+      if (is_raw_number(x)) {
+        auto t = raw_number_text(x);
+        w.RawValue(t.data(), t.size(), rapidjson::kNumberType);
+      } else if (x.IsObject()) {
+        w.StartObject();
+        for (const auto& m : x.GetObject()) {
+          w.Key(m.name.GetString(), m.name.GetStringLength());
+          (*this)(m.value);
+        }
+        w.EndObject();
+      } else if (x.IsArray()) {
+        w.StartArray();
+        for (const auto& e : x.GetArray()) (*this)(e);
+        w.EndArray();
+      } else {
+        x.Accept(w);
+      }
+    }
+  };
+  Emit{w}(v);
+  std::string s(sb.GetString(), sb.GetSize());
+  for (std::size_t i = 0; i + 5 < s.size(); ++i) {
+    if (s[i] == '\\' && s[i + 1] == '\\') ++i;  // an escaped backslash, not an escape
+    else if (s[i] == '\\' && s[i + 1] == 'u')
+      for (std::size_t j = i + 2; j < i + 6; ++j) s[j] = static_cast<char>(std::tolower(static_cast<unsigned char>(s[j])));
+  }
+  return s;
+}
+
+std::string compact(const rapidjson::Value& v) {
+  rapidjson::StringBuffer sb;
+  write_fhir_json(v, sb);
+  return {sb.GetString(), sb.GetSize()};
+}
+
+rapidjson::Value str(std::string_view s, rapidjson::Document::AllocatorType& a) {
+  return rapidjson::Value(s.data(), static_cast<rapidjson::SizeType>(s.size()), a);
+}
+
+}  // namespace
+
+TEST_CASE("compact writer: escaping edge cases match rapidjson::Writer (lower-case \\u00xx)") {
+  rapidjson::Document d(rapidjson::kObjectType);
+  auto& a = d.GetAllocator();
+  const std::string samples[] = {
+      "",
+      "\"",
+      "\\",
+      "/",
+      "a/b</script>",
+      std::string("\0", 1),
+      std::string("x\0y", 3),
+      "x\x01\x1f\x7f",  // not first: a leading \x01 is kRawNumberTag
+      "\b\f\n\r\t\x0b\x0e",
+      "\xC3\xA9t\xC3\xA9",                 // é: two-byte UTF-8, passed through
+      "\xE2\x82\xAC \xF0\x9F\x98\x80",     // €, an emoji (surrogate pair in JSON if escaped)
+      "\xFF\xFE invalid UTF-8 passes",     // no validation
+      "Tag \x01 in the middle is text",
+      "exactly sixteen!",
+      "fifteen chars..",
+      "seventeen chars..",
+      "a \"quoted\" word at 30 bytes\\",
+      "line1\nline2\nline3 and a long tail of ordinary text, beyond sixteen bytes",
+  };
+  rapidjson::Value arr(rapidjson::kArrayType);
+  for (const auto& s : samples) {
+    rapidjson::Value one(rapidjson::kObjectType);
+    one.AddMember(str(s, a), str(s, a), a);  // as key and as value
+    CHECK(compact(one) == reference_json(one));
+    arr.PushBack(str(s, a), a);
+  }
+  d.AddMember("strings", arr, a);
+  d.AddMember("emptyObject", rapidjson::Value(rapidjson::kObjectType), a);
+  d.AddMember("emptyArray", rapidjson::Value(rapidjson::kArrayType), a);
+  rapidjson::Value nested(rapidjson::kArrayType);
+  nested.PushBack(rapidjson::Value(rapidjson::kArrayType), a).PushBack(rapidjson::Value(rapidjson::kObjectType), a);
+  d.AddMember("nested", nested, a);
+  d.AddMember("decimal", str(std::string(1, kRawNumberTag) + "1.10", a), a);
+  d.AddMember("negative", str(std::string(1, kRawNumberTag) + "-0.000", a), a);
+  d.AddMember("exponent", str(std::string(1, kRawNumberTag) + "1.5e3", a), a);
+  d.AddMember("int", -42, a).AddMember("uint", 18446744073709551615u, a).AddMember("bool", true, a);
+  d.AddMember("null", rapidjson::Value(), a).AddMember("", "empty key", a);
+  const std::string out = compact(d);
+  CHECK(out == reference_json(d));
+  CHECK(out.find(R"("decimal":1.10,"negative":-0.000,"exponent":1.5e3)") != std::string::npos);
+  CHECK(out.find(R"("x\u0001\u001f)") != std::string::npos);  // lower case, unlike rapidjson::Writer
+  CHECK(out.find(R"("emptyObject":{},"emptyArray":[],"nested":[[],{}])") != std::string::npos);
+  CHECK(out.find(R"("":"empty key")") != std::string::npos);
+  // A tag byte alone is an empty raw number: nothing is written (as before).
+  rapidjson::Value tag_only = str(std::string(1, kRawNumberTag), a);
+  CHECK(compact(tag_only).empty());
+}
+
+TEST_CASE("compact writer: every length and escape position") {
+  // Exercises the short (1-3, 4-7, 8-15 bytes) and the 16-byte block paths,
+  // their overlapping tails and the escape fallback at every position.
+  rapidjson::Document d;
+  auto& a = d.GetAllocator();
+  const char escapes[] = {'"', '\\', '\n', '\x00', '\x1f', '\x01'};
+  const char plain[] = {'a', '/', '\x7f', '\xC3', '\xA9', ' ', '~', '\x20'};
+  for (std::size_t n = 0; n <= 70; ++n) {
+    std::string base;
+    for (std::size_t i = 0; i < n; ++i) base += plain[i % sizeof plain];
+    rapidjson::Value clean(rapidjson::kObjectType);
+    clean.AddMember(str(base, a), str(base, a), a);
+    REQUIRE(compact(clean) == reference_json(clean));
+    for (std::size_t pos = 0; pos < n; ++pos) {
+      std::string s = base;
+      s[pos] = escapes[(n + pos) % sizeof escapes];
+      if (pos + 7 < n) s[pos + 7] = escapes[(n * pos) % sizeof escapes];  // a second one
+      rapidjson::Value o(rapidjson::kObjectType);
+      o.AddMember(str(s, a), str(s, a), a);
+      rapidjson::Value arr(rapidjson::kArrayType);
+      arr.PushBack(str(s, a), a).PushBack(str(base, a), a);
+      o.AddMember("arr", arr, a);
+      INFO("n=" << n << " pos=" << pos);
+      REQUIRE(compact(o) == reference_json(o));
+    }
+  }
 }
