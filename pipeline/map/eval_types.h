@@ -106,7 +106,27 @@ struct MemoEntry {
   Value first;
 };
 
+// Nearest-leaf lookups already done in this message: (scope group, leaf
+// name code) -> leaf index, or -1 for "none". A path read outside its own
+// group (OBR-22 or MSH-4 from each OBSERVATION) walks the tree once per
+// group, not once per read. Invalidated by EvalContext::generation.
+struct LeafLookup {
+  const void* group = nullptr;
+  std::uint32_t name = 0;
+  std::uint32_t generation = 0;
+  std::int32_t leaf = -1;
+};
+
 struct EvalContext {
+  static constexpr std::size_t kLeafLookups = 256;
+  std::vector<LeafLookup> leaf_lookups = std::vector<LeafLookup>(kLeafLookups);
+  LeafLookup* leaf_lookup(const void* group, std::uint32_t name) noexcept {
+    std::size_t h = reinterpret_cast<std::uintptr_t>(group) * 0x9E3779B97F4A7C15ull ^ name * 0x85ebca6bu;
+    return &leaf_lookups[(h ^ (h >> 31)) & (kLeafLookups - 1)];
+  }
+
+  // Small enough to stay in L1 with the rest of the hot data; direct mapped
+  // (a collision evicts, it never returns a wrong value: the key is compared).
   static constexpr std::size_t kMemoSize = 1024;
   std::vector<MemoEntry> memo = std::vector<MemoEntry>(kMemoSize);
   std::uint32_t generation = 1;

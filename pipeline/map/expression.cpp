@@ -495,10 +495,41 @@ const std::vector<std::string>& function_names() {
   return names;
 }
 
+namespace {
+bool mark_simple(Expr& e) {
+  bool args_simple = true;
+  for (auto& a : e.args) args_simple = mark_simple(*a) && args_simple;
+  switch (e.kind) {
+    case Expr::Kind::kLiteral: e.simple = true; break;
+    case Expr::Kind::kPath: e.simple = e.path && !e.path->multi; break;
+    case Expr::Kind::kFallback: e.simple = args_simple && e.args.size() == 2; break;
+    default: e.simple = false;
+  }
+  return e.simple;
+}
+}  // namespace
+
+bool Expr::read_simple(const Scope& scope, EvalContext& ctx, Value& out) const {
+  switch (kind) {
+    case Kind::kLiteral:
+      out.text = literal;
+      out.has_cursor = false;
+      out.explicit_null = false;
+      return !literal.empty();
+    case Kind::kPath:
+      return path->read_first(scope, ctx, out) && !out.text.empty();
+    case Kind::kFallback:
+      return args[0]->read_simple(scope, ctx, out) || args[1]->read_simple(scope, ctx, out);
+    default:
+      return false;
+  }
+}
+
 ExprPtr compile_expression(std::string_view text, const CompileEnv& env, std::string& error, int& column) {
   Parser p(text, env);
   ExprPtr e = p.parse(error, column);
   if (e) {
+    mark_simple(*e);
     e->text = std::string(text);
     std::string_view t = text;
     while (!t.empty() && t.front() == ' ') t.remove_prefix(1);
@@ -510,6 +541,12 @@ ExprPtr compile_expression(std::string_view text, const CompileEnv& env, std::st
 
 std::string_view Expr::eval_text(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env, Value* first) const {
   if (kind == Kind::kLiteral) return literal;
+  if (simple) {
+    Value v;
+    if (!read_simple(scope, ctx, v)) return {};
+    if (first) *first = v;
+    return v.text;
+  }
   if (memo_id == 0) {
     std::size_t base = ctx.stack.size();
     std::size_t n = eval(scope, ctx, env);

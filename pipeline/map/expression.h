@@ -47,20 +47,27 @@ struct RuntimeEnv {
   const date::time_zone* zone = nullptr;
 };
 
+// Layout: the fields evaluation reads come first (one or two cache lines per
+// node); the mapping plan is walked for every message and is larger than L1.
 struct Expr {
-  enum class Kind {
+  enum class Kind : unsigned char {
     kLiteral, kPath, kFallback, kConcat, kEq, kNe, kIn, kAnd, kOr, kNot, kCall, kList,
   };
   Kind kind = Kind::kLiteral;
-  std::string literal;
-  std::unique_ptr<SourcePath> path;
+  // True when the expression reads several values (a path with (*), join...).
+  bool multi = false;
+  // Single-value paths and literals, alone or in `??` chains: eval_text reads
+  // them directly (no value stack, no memo: the memo costs as much as the read).
+  bool simple = false;
   int fn = -1;                 // function id for kCall
-  const CodeTable* table = nullptr;
-  std::vector<std::unique_ptr<Expr>> args;
-  std::string text;            // source text (set on whole expressions only)
   // Identity for the per-message memo: the same text means the same value in
   // the same scope, wherever it is written. 0 for sub-expressions (no memo).
   std::size_t memo_id = 0;
+  std::unique_ptr<SourcePath> path;
+  const CodeTable* table = nullptr;
+  std::vector<std::unique_ptr<Expr>> args;
+  std::string literal;
+  std::string text;            // source text (set on whole expressions only)
 
   // Pushes results on ctx.stack; returns how many were pushed.
   std::size_t eval(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) const;
@@ -68,8 +75,9 @@ struct Expr {
   std::string_view eval_text(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env,
                              Value* first = nullptr) const;
   bool eval_bool(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) const;
-  // True when the expression reads several values (a path with (*), join...).
-  bool multi = false;
+
+ private:
+  bool read_simple(const Scope& scope, EvalContext& ctx, Value& out) const;
 };
 
 using ExprPtr = std::unique_ptr<Expr>;

@@ -106,6 +106,9 @@ bool parse_hl7_path(std::string_view text, Hl7Path& out, std::string& error) {
     }
     if (is_segment_name(name)) {
       out.segment = std::string(name);
+      out.segment_code = static_cast<std::uint32_t>(static_cast<unsigned char>(name[0])) |
+                         static_cast<std::uint32_t>(static_cast<unsigned char>(name[1])) << 8 |
+                         static_cast<std::uint32_t>(static_cast<unsigned char>(name[2])) << 16;
       break;
     }
     if (!is_group_name(name)) {
@@ -281,15 +284,17 @@ void resolve_segments(const Hl7Path& p, const Scope& scope, EvalContext& ctx, bo
   }
 }
 
-// The text of a value at a cursor: first leaf, unescaped.
-void push_value(EvalContext& ctx, const Cursor& c, std::string_view raw) {
+// The text of a value at a cursor: first leaf, unescaped (into `v`).
+void make_value(EvalContext& ctx, const Cursor& c, std::string_view raw, Value& v) {
   const auto& d = msg(ctx).delimiters();
-  Value v;
+  // Fields one by one: `v = Value{}` goes through a stack temporary whose
+  // partial stores stall the copy (store forwarding) on this hot path.
+  v.text = {};
   v.cursor = c;
   v.has_cursor = true;
+  v.explicit_null = false;
   if (hl7v2::is_explicit_null(raw)) {
     v.explicit_null = true;
-    ctx.stack.push_back(v);
     return;
   }
   // First leaf: descend to component 1 / subcomponent 1 where not chosen.
@@ -304,17 +309,31 @@ void push_value(EvalContext& ctx, const Cursor& c, std::string_view raw) {
     }
     if (hl7v2::is_explicit_null(leaf)) {
       v.explicit_null = true;
-      ctx.stack.push_back(v);
       return;
     }
-    std::string_view u = hl7v2::unescape(leaf, d, ctx.scratch);
-    v.text = (u.data() == leaf.data()) ? u : ctx.arena.copy(u);
+    // Most values hold no escape: look for one inline before calling out.
+    bool escaped = false;
+    for (char ch : leaf)
+      if (ch == d.escape) {
+        escaped = true;
+        break;
+      }
+    if (escaped) {
+      std::string_view u = hl7v2::unescape(leaf, d, ctx.scratch);
+      v.text = (u.data() == leaf.data()) ? u : ctx.arena.copy(u);
+    } else {
+      v.text = leaf;
+    }
   } else {
     v.text = leaf;
   }
   // Trailing spaces are padding in fixed-width feeds; keep leading ones.
   while (!v.text.empty() && v.text.back() == ' ') v.text.remove_suffix(1);
-  ctx.stack.push_back(v);
+}
+
+void push_value(EvalContext& ctx, const Cursor& c, std::string_view raw) {
+  ctx.stack.emplace_back();
+  make_value(ctx, c, raw, ctx.stack.back());
 }
 
 std::string_view raw_at(const EvalContext& ctx, const Cursor& c) {
@@ -331,19 +350,56 @@ std::string_view raw_at(const EvalContext& ctx, const Cursor& c) {
   return raw;
 }
 
-// Push the field-level values of one segment for path p.
-std::size_t push_field_values(const Hl7Path& p, std::int32_t s, EvalContext& ctx, bool all_reps) {
+// The value path p reads in segment s when one value is wanted (the first
+// repetition unless p names one); false when there is none.
+bool field_value(const Hl7Path& p, std::int32_t s, EvalContext& ctx, Value& out) {
   const Message& m = msg(ctx);
   const auto& seg = m.segments()[static_cast<std::size_t>(s)];
   ctx.reads.mark(s, 0);
   if (p.field == 0) {
+    out = Value{};
+    out.text = seg.raw;
+    out.cursor = Cursor{nullptr, s};
+    out.has_cursor = true;
+    return true;
+  }
+  ctx.reads.mark(s, static_cast<unsigned>(p.field));
+  std::string_view raw = m.field(seg, p.field);
+  if (raw.empty()) return false;
+  const auto& d = m.delimiters();
+  Cursor c;
+  c.segment = s;
+  c.field = static_cast<std::uint16_t>(p.field);
+  if (p.field <= 2 && same_name(seg.name, "MSH")) {
+    make_value(ctx, c, raw, out);
+    return true;
+  }
+  c.rep = static_cast<std::uint16_t>(p.rep > 0 ? p.rep : 1);
+  std::string_view r = hl7v2::repetition(raw, d, c.rep);
+  if (p.comp) {
+    c.comp = static_cast<std::uint16_t>(p.comp);
+    r = hl7v2::component(r, d, static_cast<std::size_t>(p.comp));
+    if (p.sub) {
+      c.sub = static_cast<std::uint16_t>(p.sub);
+      r = hl7v2::subcomponent(r, d, static_cast<std::size_t>(p.sub));
+    }
+  }
+  if (r.empty()) return false;
+  make_value(ctx, c, r, out);
+  return true;
+}
+
+// Push the field-level values of one segment for path p.
+std::size_t push_field_values(const Hl7Path& p, std::int32_t s, EvalContext& ctx, bool all_reps) {
+  if (p.rep > 0 || !(all_reps || p.rep_all) || p.field == 0) {
     Value v;
-    v.text = seg.raw;
-    v.cursor = Cursor{nullptr, s};
-    v.has_cursor = true;
+    if (!field_value(p, s, ctx, v)) return 0;
     ctx.stack.push_back(v);
     return 1;
   }
+  const Message& m = msg(ctx);
+  const auto& seg = m.segments()[static_cast<std::size_t>(s)];
+  ctx.reads.mark(s, 0);
   ctx.reads.mark(s, static_cast<unsigned>(p.field));
   std::string_view raw = m.field(seg, p.field);
   if (raw.empty()) return 0;
@@ -351,7 +407,7 @@ std::size_t push_field_values(const Hl7Path& p, std::int32_t s, EvalContext& ctx
   Cursor c;
   c.segment = s;
   c.field = static_cast<std::uint16_t>(p.field);
-  if (p.field <= 2 && seg.name == "MSH") {
+  if (p.field <= 2 && same_name(seg.name, "MSH")) {
     push_value(ctx, c, raw);
     return 1;
   }
@@ -371,10 +427,6 @@ std::size_t push_field_values(const Hl7Path& p, std::int32_t s, EvalContext& ctx
     push_value(ctx, rc, r);
     return 1;
   };
-  if (p.rep > 0) {
-    return push_rep(static_cast<std::uint16_t>(p.rep), hl7v2::repetition(raw, d, static_cast<std::size_t>(p.rep)));
-  }
-  if (!(all_reps || p.rep_all)) return push_rep(1, hl7v2::repetition(raw, d, 1));
   std::size_t n = 0;
   std::uint16_t rep = 1;
   std::size_t start = 0;
@@ -389,34 +441,57 @@ std::size_t push_field_values(const Hl7Path& p, std::int32_t s, EvalContext& ctx
   return n;
 }
 
+// The nearest segment named p.segment (resolve_segments for one segment of
+// a path without groups or occurrence), or -1.
+std::int32_t nearest_segment(const Hl7Path& p, const Scope& scope, EvalContext& ctx) {
+  if (scope.cursor.segment >= 0 && same_name(seg_name(ctx, scope.cursor.segment), p.segment))
+    return scope.cursor.segment;
+  const Group* g = scope_group(scope, ctx);
+  LeafLookup* memo = ctx.leaf_lookup(g, p.segment_code);
+  if (memo->generation == ctx.generation && memo->group == g && memo->name == p.segment_code) return memo->leaf;
+  std::int32_t found = -1;
+  const Group* from = nullptr;
+  for (const Group* a = g; a; from = a, a = a->parent) {
+    for_each_segment_in(
+        ctx, *a, p.segment,
+        [&](std::int32_t s) {
+          found = s;
+          return false;
+        },
+        from);
+    if (found >= 0) break;
+  }
+  memo->group = g;
+  memo->name = p.segment_code;
+  memo->generation = ctx.generation;
+  memo->leaf = found;
+  return found;
+}
+
+// The cursor a relative path reaches from `base`; false below a subcomponent.
+bool relative_cursor(const Hl7Path& p, Cursor& c) {
+  for (int part : p.rel) {
+    if (c.field == 0) return false;
+    if (c.rep == 0) c.rep = 1;
+    if (c.comp == 0) {
+      c.comp = static_cast<std::uint16_t>(part);
+    } else if (c.sub == 0) {
+      c.sub = static_cast<std::uint16_t>(part);
+    } else {
+      return false;  // below subcomponent: nothing
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 std::size_t Hl7Path::eval(const Scope& scope, EvalContext& ctx, bool all) const {
   const Hl7Path& p = *this;
   if (p.relative) {
-    const Cursor& base = scope.cursor;
-    if (base.segment < 0) return 0;
-    Cursor c = base;
-    ctx.reads.mark(c.segment, c.field);
-    if (p.rel.empty()) {
-      push_value(ctx, c, raw_at(ctx, c));
-      return 1;
-    }
-    // Descend: from a repetition, .N is a component; from a component, a subcomponent.
-    for (int part : p.rel) {
-      if (c.field == 0) return 0;
-      if (c.rep == 0) c.rep = 1;
-      if (c.comp == 0) {
-        c.comp = static_cast<std::uint16_t>(part);
-      } else if (c.sub == 0) {
-        c.sub = static_cast<std::uint16_t>(part);
-      } else {
-        return 0;  // below subcomponent: nothing
-      }
-    }
-    std::string_view raw = raw_at(ctx, c);
-    if (raw.empty()) return 0;
-    push_value(ctx, c, raw);
+    Value v;
+    if (!read_first(scope, ctx, v)) return 0;
+    ctx.stack.push_back(v);
     return 1;
   }
   if (p.groups_only()) return 0;  // groups have no value
@@ -429,6 +504,32 @@ std::size_t Hl7Path::eval(const Scope& scope, EvalContext& ctx, bool all) const 
     if (n && !all) break;
   }
   return n;
+}
+
+bool Hl7Path::read_first(const Scope& scope, EvalContext& ctx, Value& out) const {
+  const Hl7Path& p = *this;
+  if (p.relative) {
+    const Cursor& base = scope.cursor;
+    if (base.segment < 0) return false;
+    Cursor c = base;
+    ctx.reads.mark(c.segment, c.field);
+    if (p.rel.empty()) {
+      make_value(ctx, c, raw_at(ctx, c), out);
+      return true;
+    }
+    // Descend: from a repetition, .N is a component; from a component, a subcomponent.
+    if (!relative_cursor(p, c)) return false;
+    std::string_view raw = raw_at(ctx, c);
+    if (raw.empty()) return false;
+    make_value(ctx, c, raw, out);
+    return true;
+  }
+  if (p.groups_only()) return false;
+  if (p.groups.empty() && !p.seg_all && p.seg_occurrence == 0 && !p.rep_all) {
+    const std::int32_t s = nearest_segment(p, scope, ctx);
+    return s >= 0 && field_value(p, s, ctx, out);
+  }
+  return SourcePath::read_first(scope, ctx, out);
 }
 
 void Hl7Path::iterate(const Scope& scope, EvalContext& ctx, std::vector<Cursor>& out) const {

@@ -34,6 +34,7 @@ namespace dxnorm::map {
 struct Hl7Path final : SourcePath {
   // (text, groups: see SourcePath)
   std::string segment;              // empty: relative or groups-only
+  std::uint32_t segment_code = 0;   // the three characters of `segment`, packed (lookup cache key)
   int seg_occurrence = 0;           // 0 = unspecified
   bool seg_all = false;
   int field = 0;
@@ -47,6 +48,7 @@ struct Hl7Path final : SourcePath {
   bool groups_only() const noexcept { return !relative && segment.empty(); }
 
   std::size_t eval(const Scope& scope, EvalContext& ctx, bool all) const override;
+  bool read_first(const Scope& scope, EvalContext& ctx, Value& out) const override;
   void iterate(const Scope& scope, EvalContext& ctx, std::vector<Cursor>& out) const override;
 };
 

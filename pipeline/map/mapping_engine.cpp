@@ -77,6 +77,7 @@ Status MappingEngine::convert(const CompiledMapping& mapping, const SourceDocume
   ctx_.failed = false;
   if (++ctx_.generation == 0) {  // wrapped: forget everything
     for (auto& m : ctx_.memo) m.generation = 0;
+    for (auto& l : ctx_.leaf_lookups) l.generation = 0;
     ctx_.generation = 1;
   }
   ctx_.reads.reset(message.leaf_count());

@@ -33,13 +33,13 @@ enum class PrimKind : unsigned char { kString, kCode, kDecimal, kInteger, kBoole
 struct TemplateNode;
 
 struct Member {
-  SourceLoc key_loc;                  // where the element name was written
+  std::unique_ptr<TemplateNode> node;
   std::string json_name;              // "valueQuantity"
   bool array = false;                 // element max > 1
   // A fragment or $switch case of the same object may write this element
   // first: only then must the engine look for it before adding (compile time).
   bool may_exist = false;
-  std::unique_ptr<TemplateNode> node;
+  SourceLoc key_loc;                  // where the element name was written
 };
 
 struct SwitchCase {
@@ -61,21 +61,23 @@ struct TranslateSpec {
   ExprPtr code, display, system, text;
 };
 
+// Layout: the fields the engine reads for every visit come first; the plan
+// is walked for every message and is larger than L1, so cold fields
+// (locations, type names) sit at the end.
 struct TemplateNode {
   enum class Kind : unsigned char { kObject, kList, kExpr, kLiteral, kSwitch };
   Kind kind = Kind::kObject;
-  SourceLoc loc;
-  std::string fhir_type;              // type this node produces ("HumanName", "string")
   PrimKind prim = PrimKind::kNone;    // for primitives
+  bool distinct = false;              // $distinct: skip values already in the array
+  bool literal_is_bool = false, literal_is_number = false;
 
   // Directives
-  std::unique_ptr<SourcePath> each;   // $each
-  bool distinct = false;              // $distinct: skip values already in the array
   ExprPtr cond;                       // $if
+  std::unique_ptr<SourcePath> each;   // $each
+  // $use of a non-object fragment: this node stands for it
+  const TemplateNode* alias = nullptr;
 
   // kLiteral / kExpr
-  std::string literal;
-  bool literal_is_bool = false, literal_is_number = false;
   ExprPtr expr;
 
   // kObject
@@ -93,8 +95,9 @@ struct TemplateNode {
   std::vector<SwitchCase> cases;
   std::unique_ptr<TemplateNode> default_case;
 
-  // $use of a non-object fragment: this node stands for it
-  const TemplateNode* alias = nullptr;
+  std::string literal;
+  SourceLoc loc;
+  std::string fhir_type;              // type this node produces ("HumanName", "string")
 };
 
 struct ResourceDef {

@@ -6,6 +6,14 @@
 
 namespace dxnorm::map {
 
+bool SourcePath::read_first(const Scope& scope, EvalContext& ctx, Value& out) const {
+  const std::size_t base = ctx.stack.size();
+  const std::size_t n = eval(scope, ctx, false);
+  if (n) out = ctx.stack[base];
+  ctx.stack.resize(base);
+  return n > 0;
+}
+
 namespace {
 // Every format of the mapping language. A new format adds its line here.
 const SourceFormat* const* formats() {
