@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <deque>
 #include <regex>
 #include <stdexcept>
 #include <tuple>
@@ -59,15 +61,21 @@ Lex lex_for(std::string_view primitive) {
   return Lex::kNone;
 }
 
-std::string_view sv(const Value& v) { return {v.GetString(), v.GetStringLength()}; }
+[[gnu::always_inline]] inline std::string_view sv(const Value& v) { return {v.GetString(), v.GetStringLength()}; }
+
+// s == lit, with the compare inlined (the length is a constant).
+template <std::size_t N>
+[[gnu::always_inline]] inline bool eq(std::string_view s, const char (&lit)[N]) noexcept {
+  return s.size() == N - 1 && std::memcmp(s.data(), lit, N - 1) == 0;
+}
 
 // Equality for short names: length and first byte settle most mismatches
 // without a call to memcmp.
-inline bool same(std::string_view a, std::string_view b) noexcept {
+[[gnu::always_inline]] inline bool same(std::string_view a, std::string_view b) noexcept {
   return a.size() == b.size() && (a.empty() || (a[0] == b[0] && std::memcmp(a.data(), b.data(), a.size()) == 0));
 }
 
-const Value* member(const Value& obj, std::string_view name) {
+[[gnu::always_inline]] inline const Value* member(const Value& obj, std::string_view name) {
   if (!obj.IsObject()) return nullptr;
   for (const auto& m : obj.GetObject()) {
     if (same(sv(m.name), name)) return &m.value;
@@ -75,7 +83,7 @@ const Value* member(const Value& obj, std::string_view name) {
   return nullptr;
 }
 
-std::string_view string_member(const Value& obj, std::string_view name) {
+[[gnu::always_inline]] inline std::string_view string_member(const Value& obj, std::string_view name) {
   const Value* v = member(obj, name);
   return v && v->IsString() ? sv(*v) : std::string_view();
 }
@@ -112,79 +120,118 @@ std::string bound(std::uint32_t max) {
   return max == ElementDef::kUnbounded ? "*" : std::to_string(max);
 }
 
-// A fast non-cryptographic hash: eight bytes per step (element names and
-// urn:uuid fullUrls are 4-60 bytes).
+inline std::uint64_t load8(const char* p) noexcept {
+  std::uint64_t w;
+  std::memcpy(&w, p, 8);
+  return w;
+}
+
+inline std::uint64_t load4(const char* p) noexcept {
+  std::uint32_t w;
+  std::memcpy(&w, p, 4);
+  return w;
+}
+
+// A fast non-cryptographic hash: eight bytes per step (urn:uuid fullUrls are
+// 45 bytes). Its values order by_url_ and so the bdl-7 issues: keep them.
 std::uint64_t name_hash(std::string_view s) noexcept {
   constexpr std::uint64_t kMul = 0x9E3779B97F4A7C15ull;
-  std::uint64_t h = s.size() * kMul;
+  const std::size_t n = s.size();
+  const char* p = s.data();
+  std::uint64_t h = n * kMul;
   std::size_t i = 0;
-  for (; i + 8 <= s.size(); i += 8) {
-    std::uint64_t w;
-    std::memcpy(&w, s.data() + i, 8);
-    h = (h ^ w) * kMul;
+  for (; i + 8 <= n; i += 8) {
+    h = (h ^ load8(p + i)) * kMul;
     h ^= h >> 29;
   }
-  if (i < s.size()) {
-    // The last 1-7 bytes, without a variable-length memcpy call.
-    std::uint64_t w = 0;
-    for (unsigned k = 0; i + k < s.size(); ++k)
-      w |= static_cast<std::uint64_t>(static_cast<unsigned char>(s[i + k])) << (8 * k);
+  if (const std::size_t rest = n - i; rest > 0) {
+    // The last 1-7 bytes, little-endian in the low bytes of w, read with
+    // loads that stay inside s.
+    std::uint64_t w;
+    if (n >= 8) {
+      w = load8(p + n - 8) >> (8 * (8 - rest));
+    } else if (n >= 4) {
+      w = load4(p) | ((load4(p + n - 4) >> (8 * (8 - n))) << 32);
+    } else {
+      const auto byte = [p](std::size_t k) { return std::uint64_t{static_cast<unsigned char>(p[k])}; };
+      w = byte(0) | (byte(n / 2) << (8 * (n / 2))) | (byte(n - 1) << (8 * (n - 1)));
+    }
     h = (h ^ w) * kMul;
     h ^= h >> 29;
   }
   return h ^ (h >> 32);
 }
 
-// Every JSON property name a type accepts ("status", "valueQuantity",
-// "effectiveDateTime"...) in an open-addressing table: one hash and one
-// compare per property instead of a scan over the type's elements.
-class NameIndex {
+// Open-addressing table from a name (JSON property or resource type) to a
+// T stored in the slot itself, so that a hit costs one dependent load. A
+// name is keyed by its length and three words that between them hold every
+// byte of names up to 24 bytes (overlapping loads; all R4 element names
+// fit); longer names compare their tail too. Names are borrowed and must
+// outlive the table.
+template <class T>
+class NameTable {
  public:
-  struct Hit {
-    const ElementDef* element = nullptr;
-    std::size_t type_index = 0;
+  struct Slot {
+    std::uint64_t a = 0, b = 0, c = 0;
+    std::uint32_t len = 0;  // 0: empty slot (no name is empty)
+    const char* name = nullptr;
+    T value{};
   };
 
-  explicit NameIndex(const TypeDef& t) {
-    std::vector<std::pair<std::string, Hit>> names;
-    for (const auto& e : t.elements) {
-      if (!e.is_choice()) {
-        names.push_back({e.name, {&e, 0}});
-        continue;
-      }
-      const std::string stem = e.name.substr(0, e.name.size() - 3);
-      for (std::size_t i = 0; i < e.types.size(); ++i) {
-        std::string n = stem + e.types[i];
-        n[stem.size()] = static_cast<char>(std::toupper(static_cast<unsigned char>(n[stem.size()])));
-        names.push_back({std::move(n), {&e, i}});
-      }
-    }
+  // First entry wins when a name repeats (as a linear scan would).
+  void build(const std::vector<std::pair<std::string_view, T>>& entries) {
     std::size_t size = 8;
-    while (size < names.size() * 2) size *= 2;
+    while (size < entries.size() * 2) size *= 2;
+    shift_ = 64 - static_cast<unsigned>(std::countr_zero(size));
     mask_ = size - 1;
-    slots_.resize(size);
-    for (auto& [n, hit] : names) {
-      std::size_t i = name_hash(n) & mask_;
-      while (slots_[i].hit.element) i = (i + 1) & mask_;
-      slots_[i] = {std::move(n), hit};
+    slots_.assign(size, Slot{});
+    for (const auto& [name, value] : entries) {
+      if (name.empty() || name.size() > 0xffffffffu) throw std::runtime_error("FhirValidator: bad name in schema");
+      if (find(name.data(), name.size())) continue;
+      const Key k = key(name.data(), name.size());
+      std::size_t i = slot_of(k);
+      while (slots_[i].len) i = (i + 1) & mask_;
+      slots_[i] = {k.a, k.b, k.c, static_cast<std::uint32_t>(name.size()), name.data(), value};
     }
   }
 
-  Hit find(std::string_view name) const noexcept {
-    for (std::size_t i = name_hash(name) & mask_;; i = (i + 1) & mask_) {
-      const Slot& s = slots_[i];
-      if (!s.hit.element) return {};
-      if (same(s.name, name)) return s.hit;
+  [[gnu::always_inline]] const T* find(const char* p, std::size_t n) const noexcept {
+    if (n == 0) return nullptr;
+    const Key k = key(p, n);
+    const Slot* slots = slots_.data();
+    for (std::size_t i = slot_of(k);; i = (i + 1) & mask_) {
+      const Slot& s = slots[i];
+      if (s.a == k.a && s.b == k.b && s.len == n &&
+          (n <= 16 || (s.c == k.c && (n <= 24 || std::memcmp(s.name + 16, p + 16, n - 24) == 0)))) {
+        return &s.value;
+      }
+      if (!s.len) return nullptr;
     }
   }
+  const T* find(std::string_view name) const noexcept { return find(name.data(), name.size()); }
 
  private:
-  struct Slot {
-    std::string name;
-    Hit hit;
+  struct Key {
+    std::uint64_t a, b, c;
   };
+
+  // Reads only p[0, n). For n <= 16, (n, a, b) is the whole name; c holds
+  // bytes 8-15 when n > 16.
+  [[gnu::always_inline]] static Key key(const char* p, std::size_t n) noexcept {
+    if (n >= 8) return {load8(p), load8(p + n - 8), n > 16 ? load8(p + 8) : 0};
+    if (n >= 4) return {load4(p) | (load4(p + n - 4) << 32), 0, 0};
+    const auto byte = [p](std::size_t k) { return std::uint64_t{static_cast<unsigned char>(p[k])}; };
+    return {byte(0) | (byte(n / 2) << 8) | (byte(n - 1) << 16), 0, 0};
+  }
+  [[gnu::always_inline]] std::size_t slot_of(const Key& k) const noexcept {
+    // Property names share prefixes ("value", "effective"), so the last
+    // word counts too; the multiply's high bits pick the slot.
+    return static_cast<std::size_t>(((k.a ^ std::rotl(k.b, 29)) * 0x9E3779B97F4A7C15ull) >> shift_);
+  }
+
   std::vector<Slot> slots_;
   std::size_t mask_ = 0;
+  unsigned shift_ = 61;
 };
 
 std::string_view element_label(const ElementDef& e) {
@@ -195,45 +242,84 @@ std::string_view element_label(const ElementDef& e) {
 
 // ---------------------------------------------------------------------------
 // Rules: everything derived from the schema once, so that the walk does no
-// name lookups and compiles nothing.
+// string lookups in the schema and compiles nothing: per type, a table from
+// each JSON property name it accepts straight to what checks its value.
 struct FhirValidator::Rules {
-  struct Primitive {
-    Lex lex = Lex::kNone;
-    int regex = -1;  // index into regexes for Lex::kRegex
-  };
   // Two elements of one type that must not both be present (obs-6, ext-1).
   struct Exclusive {
-    const TypeDef* type;
     std::uint64_t a, b;
     std::string rule;  // "obs-6: ..."
     std::string at;    // element name the issue is reported on
   };
   // At least one of some elements must be present (obs-3).
   struct AnyOf {
-    const TypeDef* type;
     std::uint64_t mask;
     std::string rule;
   };
 
+  struct Type;
+  // How a property's value is checked (mirrors the order of the R4 rules:
+  // an inline backbone first, then the abstract Resource, then the type).
+  enum class Shape : std::uint8_t { kPrimitive, kObject, kReference, kResource };
+  // One JSON property name of a type: "status", or "valueQuantity" of value[x].
+  struct Prop {
+    const ElementDef* element = nullptr;
+    const TypeDef* type = nullptr;  // the chosen type; nullptr for the abstract Resource
+    const Type* object = nullptr;   // rules for kObject / kReference (the backbone's, if inline)
+    std::uint64_t bit = 0;          // 1 << position of the element in its type
+    std::uint32_t max = 1;
+    Shape shape = Shape::kPrimitive;
+    Lex lex = Lex::kNone;           // kPrimitive
+    bool extension_ok = false;      // "_name" allowed: the chosen type is a primitive
+    bool contained = false;         // the element is "contained"
+    int regex = -1;                 // index into regexes for Lex::kRegex
+    // kReference with target profiles: offset of a bit set over resource
+    // ordinals (Type::resource_ordinal) in target_bits; -1 = any target.
+    std::int32_t targets = -1;
+  };
   struct Type {
-    NameIndex names;
+    const TypeDef* def = nullptr;
+    NameTable<Prop> names;
     std::uint64_t required = 0;  // bit i: elements[i].min > 0
+    std::vector<Exclusive> exclusives;
+    std::vector<AnyOf> any_ofs;
+    int resource_ordinal = -1;
+    bool has_invariants = false;  // exclusives or any_ofs
+  };
+
+  struct Primitive {
+    Lex lex = Lex::kNone;
+    int regex = -1;
   };
 
   Options options;
-  std::vector<Primitive> primitives;  // by TypeDef::index
   std::vector<Type> types;            // by TypeDef::index
+  std::vector<Primitive> primitives;  // by TypeDef::index
   std::vector<std::regex> regexes;
-  std::vector<std::pair<std::string_view, const TypeDef*>> resources;  // sorted by name
-  std::vector<Exclusive> exclusives;
-  std::vector<AnyOf> any_ofs;
-  const TypeDef* element = nullptr;    // Element: id + extension, the shape of "_field"
+  NameTable<const Type*> resources;
+  std::size_t resource_count = 0;
+  std::vector<std::uint64_t> target_bits;
+  std::deque<std::string> choice_names;  // "valueQuantity"...: the tables point into them
+  const Type* element = nullptr;         // Element: id + extension, the shape of "_field"
   const TypeDef* reference = nullptr;
 
-  const TypeDef* resource_type(std::string_view name) const {
-    auto it = std::lower_bound(resources.begin(), resources.end(), name,
-                               [](const auto& p, std::string_view n) { return p.first < n; });
-    return it != resources.end() && it->first == name ? it->second : nullptr;
+  const Type* resource_type(std::string_view name) const noexcept {
+    const Type* const* t = resources.find(name);
+    return t ? *t : nullptr;
+  }
+
+  // Whether a reference to a resource of type `target` (its Type when the
+  // caller has it) is allowed: the same answer as looking `target` up in
+  // the element's target profiles.
+  bool target_allowed(const Prop& p, std::string_view target, const Type* known) const {
+    if (p.targets < 0) return true;
+    if (!known) known = resource_type(target);
+    if (known) {
+      const auto k = static_cast<std::size_t>(known->resource_ordinal);
+      return (target_bits[static_cast<std::size_t>(p.targets) + k / 64] >> (k % 64)) & 1;
+    }
+    const auto& t = p.element->target_profiles;
+    return std::find(t.begin(), t.end(), target) != t.end();
   }
 
   static std::uint64_t bit_of(const TypeDef& t, std::string_view name) {
@@ -243,18 +329,17 @@ struct FhirValidator::Rules {
   }
 
   Rules(const fhir::FhirSchema& schema, Options opts) : options(opts) {
+    // Sized once: Props and tables point at Types.
+    types.resize(schema.type_count());
     primitives.resize(schema.type_count());
-    types.reserve(schema.type_count());
+    std::vector<std::pair<std::string_view, const Type*>> resource_names;
     for (std::size_t i = 0; i < schema.type_count(); ++i) {
       const TypeDef& t = schema.type_at(i);
       if (t.elements.size() > 64) {
         throw std::runtime_error("FhirValidator: " + t.name + " has more than 64 elements");
       }
-      Type& tr = types.emplace_back(Type{NameIndex(t), 0});
-      for (std::size_t k = 0; k < t.elements.size(); ++k) {
-        if (t.elements[k].min > 0) tr.required |= std::uint64_t{1} << k;
-      }
-      if (t.kind == TypeDef::Kind::kResource) resources.emplace_back(t.name, &t);
+      types[t.index].def = &t;
+      if (t.kind == TypeDef::Kind::kResource) resource_names.emplace_back(t.name, &types[t.index]);
       if (t.kind != TypeDef::Kind::kPrimitive) continue;
       Primitive& p = primitives[t.index];
       p.lex = lex_for(t.name);
@@ -269,55 +354,185 @@ struct FhirValidator::Rules {
         }
       }
     }
-    std::sort(resources.begin(), resources.end());
-    element = schema.type("Element");
+    std::sort(resource_names.begin(), resource_names.end());
+    for (std::size_t k = 0; k < resource_names.size(); ++k) {
+      types[resource_names[k].second->def->index].resource_ordinal = static_cast<int>(k);
+    }
+    resource_count = resource_names.size();
+    resources.build(resource_names);
     reference = schema.type("Reference");
+    for (Type& t : types) compile(t);
+
+    const TypeDef* element_def = schema.type("Element");
     const TypeDef* extension = schema.type("Extension");
     const TypeDef* observation = schema.type("Observation");
     const TypeDef* range = schema.type("Observation.referenceRange");
-    if (!element || !reference || !extension || !observation || !range || !schema.is_resource("Bundle")) {
+    if (!element_def || !reference || !extension || !observation || !range || !schema.is_resource("Bundle")) {
       throw std::runtime_error("FhirValidator: schema lacks Element, Reference, Extension, Observation or Bundle");
     }
+    element = &types[element_def->index];
     // R4 defines obs-6 on Observation only (not on Observation.component).
-    exclusives.push_back({observation, bit_of(*observation, "value[x]"), bit_of(*observation, "dataAbsentReason"),
-                          "obs-6: dataAbsentReason SHALL only be present if value[x] is not present",
-                          "dataAbsentReason"});
-    any_ofs.push_back({range, bit_of(*range, "low") | bit_of(*range, "high") | bit_of(*range, "text"),
-                       "obs-3: a referenceRange must have at least a low or a high or text"});
-    exclusives.push_back({extension, bit_of(*extension, "value[x]"), bit_of(*extension, "extension"),
-                          "ext-1: an extension must have either extensions or value[x], not both", "extension"});
+    types[observation->index].exclusives.push_back(
+        {bit_of(*observation, "value[x]"), bit_of(*observation, "dataAbsentReason"),
+         "obs-6: dataAbsentReason SHALL only be present if value[x] is not present", "dataAbsentReason"});
+    types[range->index].any_ofs.push_back({bit_of(*range, "low") | bit_of(*range, "high") | bit_of(*range, "text"),
+                                          "obs-3: a referenceRange must have at least a low or a high or text"});
+    types[extension->index].exclusives.push_back(
+        {bit_of(*extension, "value[x]"), bit_of(*extension, "extension"),
+         "ext-1: an extension must have either extensions or value[x], not both", "extension"});
+    for (Type& t : types) t.has_invariants = !t.exclusives.empty() || !t.any_ofs.empty();
+  }
+
+ private:
+  Prop prop(const ElementDef& e, std::size_t bit, std::size_t ti) {
+    Prop p;
+    p.element = &e;
+    p.bit = std::uint64_t{1} << bit;
+    p.max = e.max;
+    p.contained = e.name == "contained";
+    p.type = ti < e.type_defs.size() ? e.type_defs[ti] : nullptr;
+    p.extension_ok = p.type && p.type->kind == TypeDef::Kind::kPrimitive;
+    if (e.backbone) {
+      p.shape = Shape::kObject;
+      p.object = &types[e.backbone->index];
+    } else if (!p.type) {
+      p.shape = Shape::kResource;
+    } else if (p.type->kind == TypeDef::Kind::kPrimitive) {
+      p.shape = Shape::kPrimitive;
+      p.lex = primitives[p.type->index].lex;
+      p.regex = primitives[p.type->index].regex;
+    } else {
+      p.object = &types[p.type->index];
+      p.shape = p.type == reference ? Shape::kReference : Shape::kObject;
+      if (p.shape == Shape::kReference && !e.target_profiles.empty()) {
+        p.targets = static_cast<std::int32_t>(target_bits.size());
+        target_bits.resize(target_bits.size() + (resource_count + 63) / 64);
+        for (const auto& name : e.target_profiles) {
+          if (const Type* r = resource_type(name)) {
+            const auto k = static_cast<std::size_t>(r->resource_ordinal);
+            target_bits[static_cast<std::size_t>(p.targets) + k / 64] |= std::uint64_t{1} << (k % 64);
+          }
+        }
+      }
+    }
+    return p;
+  }
+
+  void compile(Type& t) {
+    const TypeDef& td = *t.def;
+    std::vector<std::pair<std::string_view, Prop>> entries;
+    for (std::size_t k = 0; k < td.elements.size(); ++k) {
+      const ElementDef& e = td.elements[k];
+      if (e.min > 0) t.required |= std::uint64_t{1} << k;
+      if (e.name.starts_with('_')) {
+        throw std::runtime_error("FhirValidator: element name " + td.name + "." + e.name + " starts with '_'");
+      }
+      if (!e.is_choice()) {
+        entries.emplace_back(e.name, prop(e, k, 0));
+        continue;
+      }
+      const std::string_view stem = element_label(e);
+      for (std::size_t i = 0; i < e.types.size(); ++i) {
+        std::string n = std::string(stem) + e.types[i];
+        n[stem.size()] = static_cast<char>(std::toupper(static_cast<unsigned char>(n[stem.size()])));
+        entries.emplace_back(choice_names.emplace_back(std::move(n)), prop(e, k, i));
+      }
+    }
+    t.names.build(entries);
   }
 };
 
 // ---------------------------------------------------------------------------
-// Walk: one validation call. Keeps the current FHIR path in one string that
-// grows and shrinks as the walk descends (no allocation per element), and
-// the Bundle's entries sorted for reference lookups.
+// Walk: one validation call. Keeps the current FHIR path as segments that
+// point into the document (rendered only for an issue), and the Bundle's
+// entries indexed for reference lookups. Lives on the caller's stack.
 class FhirValidator::Walk {
  public:
+  using Prop = Rules::Prop;
+  using Type = Rules::Type;
+
   Walk(const Rules& rules, Issues& issues, std::string_view root) : rules_(rules), issues_(issues) {
     path_.root = root;
   }
 
+  // Reads Bundle.type, Bundle.entry and every entry's fullUrl, resource
+  // type and id once, for reference resolution and the Bundle rules.
   void index_bundle(const Value& bundle) {
     in_bundle_ = true;
-    entries_value_ = member(bundle, "entry");
-    transaction_ = string_member(bundle, "type") == "transaction";
-    if (!entries_value_ || !entries_value_->IsArray()) return;
-    by_url_.reserve(entries_value_->Size());
-    for (rapidjson::SizeType i = 0; i < entries_value_->Size(); ++i) {
-      const Value& e = (*entries_value_)[i];
-      const Value* res = member(e, "resource");
-      if (!res || !res->IsObject()) continue;
-      const std::string_view url = string_member(e, "fullUrl");
-      by_url_.push_back({name_hash(url), url, string_member(*res, "resourceType"), string_member(*res, "id"), i});
+    for (const auto& m : bundle.GetObject()) {  // the first of repeated names counts
+      const std::string_view n = sv(m.name);
+      if (eq(n, "type") && !bundle_type_seen_) {
+        bundle_type_seen_ = true;
+        if (m.value.IsString()) bundle_type_ = sv(m.value);
+      } else if (eq(n, "entry") && !entries_value_) {
+        entries_value_ = &m.value;
+      } else if (eq(n, "total")) {
+        has_total_ = true;
+      }
     }
-    std::sort(by_url_.begin(), by_url_.end(),
-              [](const Entry& a, const Entry& b) { return std::tie(a.hash, a.position) < std::tie(b.hash, b.position); });
+    transaction_ = bundle_type_ == "transaction";
+    if (!entries_value_ || !entries_value_->IsArray()) return;
+    const rapidjson::SizeType count = entries_value_->Size();
+    entries_.resize(count);
+    by_url_.reserve(count);
+    for (rapidjson::SizeType i = 0; i < count; ++i) {
+      const Value& en = (*entries_value_)[i];
+      if (!en.IsObject()) continue;  // reported by the structural walk
+      EntryInfo& info = entries_[i];
+      for (const auto& m : en.GetObject()) {
+        const std::string_view n = sv(m.name);
+        if (eq(n, "resource")) {
+          if (!info.resource) info.resource = &m.value;
+        } else if (eq(n, "fullUrl")) {
+          if (!info.has_full_url && m.value.IsString()) info.full_url = sv(m.value);
+          info.has_full_url = true;
+        } else if (eq(n, "request")) {
+          if (!info.request) info.request = &m.value;
+        } else if (eq(n, "response")) {
+          info.has_response = true;
+        } else if (eq(n, "search")) {
+          info.has_search = true;
+        }
+      }
+      if (!info.resource || !info.resource->IsObject()) continue;
+      bool type_seen = false, id_seen = false;
+      for (const auto& m : info.resource->GetObject()) {
+        const std::string_view n = sv(m.name);
+        if (!type_seen && eq(n, "resourceType")) {
+          type_seen = true;
+          if (m.value.IsString()) info.type = sv(m.value);
+        } else if (!id_seen && eq(n, "id")) {
+          id_seen = true;
+          if (m.value.IsString()) info.id = sv(m.value);
+        }
+        if (type_seen && id_seen) break;
+      }
+      by_url_.push_back({info.full_url, info.type, info.id, i,
+                         info.type.empty() ? nullptr : rules_.resource_type(info.type)});
+    }
+    // fullUrl -> first entry (lowest position) with it; later equal ones
+    // are bdl-7 duplicates.
+    std::size_t size = 16;
+    while (size < by_url_.size() * 2) size *= 2;
+    url_slots_.assign(size, 0);
+    url_mask_ = size - 1;
+    for (std::size_t k = 0; k < by_url_.size(); ++k) {
+      const std::string_view url = by_url_[k].full_url;
+      if (url.empty()) continue;
+      std::size_t j = url_slot(url);
+      for (; url_slots_[j]; j = (j + 1) & url_mask_) {
+        if (by_url_[url_slots_[j] - 1].full_url == url) break;
+      }
+      if (url_slots_[j]) {
+        duplicates_.push_back(&by_url_[k]);
+      } else {
+        url_slots_[j] = static_cast<std::uint32_t>(k + 1);
+      }
+    }
   }
 
   void resource(const Value& v, bool contained);
-  void bundle_rules(const Value& bundle);
+  void bundle_rules();
 
   Status finish() {
     if (errors_ == 0) return ok_status();
@@ -329,9 +544,16 @@ class FhirValidator::Walk {
 
  private:
   struct Entry {
-    std::uint64_t hash;  // of full_url
     std::string_view full_url, type, id;
     rapidjson::SizeType position;  // in Bundle.entry
+    const Type* resource_type;     // nullptr when `type` is no resource type
+  };
+  // What the Bundle rules read of one entry (first occurrence of each name).
+  struct EntryInfo {
+    const Value* resource = nullptr;
+    const Value* request = nullptr;
+    std::string_view full_url, type, id;  // empty when absent or not a string
+    bool has_full_url = false, has_response = false, has_search = false;
   };
   struct Frame {
     const Value* contained = nullptr;  // the resource's contained array
@@ -340,9 +562,10 @@ class FhirValidator::Walk {
   // The FHIR path of the node being checked, as segments pointing into the
   // document and the schema; rendered to text only when an issue is raised.
   struct Path {
-    struct Segment {
-      std::string_view field;  // empty for an array index
-      std::size_t index;
+    struct Segment {  // trivial, so that the array costs nothing to set up
+      const char* field;   // nullptr for an array index
+      std::uint32_t size;  // of field
+      std::uint32_t index;
     };
     static constexpr std::size_t kMaxDepth = 96;  // deeper documents are rejected, not walked
     std::string_view root;
@@ -353,9 +576,9 @@ class FhirValidator::Walk {
       std::string out(root);
       for (std::size_t i = 0; i < depth; ++i) {
         const Segment& s = segments[i];
-        if (!s.field.empty()) {
+        if (s.size != 0) {  // an empty member name renders as [0], as it always has
           out += '.';
-          out += s.field;
+          out.append(s.field, s.size);
         } else {
           char buf[24];
           buf[0] = '[';
@@ -371,8 +594,12 @@ class FhirValidator::Walk {
   // before descending, so depth stays within the array.
   class Push {
    public:
-    Push(Path& p, std::string_view field) : p_(p) { p_.segments[p_.depth++] = {field, 0}; }
-    Push(Path& p, std::size_t index) : p_(p) { p_.segments[p_.depth++] = {{}, index}; }
+    Push(Path& p, std::string_view field) : p_(p) {
+      p_.segments[p_.depth++] = {field.data(), static_cast<std::uint32_t>(field.size()), 0};
+    }
+    Push(Path& p, std::size_t index) : p_(p) {
+      p_.segments[p_.depth++] = {nullptr, 0, static_cast<std::uint32_t>(index)};
+    }
     ~Push() { --p_.depth; }
     Push(const Push&) = delete;
     Push& operator=(const Push&) = delete;
@@ -381,8 +608,11 @@ class FhirValidator::Walk {
     Path& p_;
   };
 
-  bool too_deep() {
-    if (path_.depth < Path::kMaxDepth) return false;
+  [[gnu::always_inline]] bool too_deep() {
+    if (path_.depth < Path::kMaxDepth) [[likely]] return false;
+    return report_too_deep();
+  }
+  [[gnu::noinline]] bool report_too_deep() {
     error("FHIR_STRUCTURE", "nesting deeper than " + std::to_string(Path::kMaxDepth) + " levels; not checked further");
     return true;
   }
@@ -396,15 +626,28 @@ class FhirValidator::Walk {
     issues_.push_back(Issue{Severity::kError, std::string(code), std::move(location), std::move(message)});
   }
 
-  void object(const Value& v, const TypeDef& td, bool is_resource);
-  void primitive_extension(const Value& v, const ElementDef& e);
-  void element(const Value& v, const ElementDef& e, std::size_t ti, const Value& parent, std::string_view name);
-  void item(const Value& v, const ElementDef& e, std::size_t ti);
-  void primitive(const Value& v, const TypeDef& t, const ElementDef& e);
-  bool lexical(const Rules::Primitive& p, std::string_view s) const;
-  void reference(const Value& v, const ElementDef& e);
+  void object(const Value& v, const Type& type, bool is_resource);
+  // Required elements and the type's invariants, once its members are known.
+  [[gnu::noinline]] void object_rules(const Type& type, std::uint64_t seen, std::uint64_t present);
+  void primitive_extension(const Value& v, const Prop& p);
+  // Inlined into object(): one call frame per JSON object, not per value.
+  [[gnu::always_inline]] inline void element(const Value& v, const Prop& p, const Value& parent, std::string_view name);
+  [[gnu::always_inline]] inline void item(const Value& v, const Prop& p);
+  [[gnu::always_inline]] inline void primitive(const Value& v, const Prop& p);
+  [[gnu::always_inline]] inline bool lexical(Lex lex, int regex, std::string_view s) const;
+  void reference(const Value& v, const Prop& p);
   const Entry* by_url(std::string_view url) const;
   const Entry* by_type_id(std::string_view type, std::string_view id);
+  // Slot of a fullUrl in url_slots_: its first, middle and last eight bytes
+  // (urn:uuid:s differ at the end, http URLs anywhere near it).
+  std::size_t url_slot(std::string_view u) const noexcept {
+    const char* p = u.data();
+    const std::size_t n = u.size();
+    const std::uint64_t x = n >= 8 ? (load8(p) * 0x9E3779B97F4A7C15ull) ^ load8(p + n / 2 - 4) ^
+                                         (load8(p + n - 8) * 0xC2B2AE3D27D4EB4Full)
+                                   : name_hash(u);
+    return static_cast<std::size_t>(((x ^ n) * 0xBF58476D1CE4E5B9ull) >> 32) & url_mask_;
+  }
 
   const Rules& rules_;
   Issues& issues_;
@@ -414,9 +657,16 @@ class FhirValidator::Walk {
   std::string first_message_;
   bool in_bundle_ = false;
   bool transaction_ = false;
+  bool bundle_type_seen_ = false;
+  bool has_total_ = false;
+  std::string_view bundle_type_;
   const Value* entries_value_ = nullptr;
-  std::vector<Entry> by_url_;      // sorted by hash
-  std::vector<Entry> by_type_id_;  // sorted by (type, id); built on first use
+  std::vector<EntryInfo> entries_;  // by position in Bundle.entry
+  std::vector<Entry> by_url_;       // entries with a resource, in Bundle order
+  std::vector<std::uint32_t> url_slots_;  // open addressing: 1 + index into by_url_, 0 = empty
+  std::size_t url_mask_ = 0;
+  std::vector<const Entry*> duplicates_;  // fullUrl seen at a lower position (bdl-7)
+  std::vector<Entry> by_type_id_;   // sorted by (type, id); built on first use
   std::vector<Frame> frames_;
 };
 
@@ -425,12 +675,27 @@ void FhirValidator::Walk::resource(const Value& v, bool contained) {
     error("FHIR_TYPE", "expected a resource (JSON object)");
     return;
   }
-  const std::string_view type = string_member(v, "resourceType");
+  // One pass for the members read here; the first of repeated names counts.
+  const Value* resource_type = nullptr;
+  const Value* c = nullptr;
+  const Value* meta = nullptr;
+  for (const auto& m : v.GetObject()) {
+    const std::string_view n = sv(m.name);
+    if (eq(n, "resourceType")) {
+      if (!resource_type) resource_type = &m.value;
+    } else if (eq(n, "contained")) {
+      if (!c) c = &m.value;
+    } else if (eq(n, "meta")) {
+      if (!meta) meta = &m.value;
+    }
+  }
+  const std::string_view type =
+      resource_type && resource_type->IsString() ? sv(*resource_type) : std::string_view();
   if (type.empty()) {
     error("FHIR_RESOURCE_TYPE", "resourceType missing");
     return;
   }
-  const TypeDef* td = rules_.resource_type(type);
+  const Type* td = rules_.resource_type(type);
   if (!td) {
     error("FHIR_RESOURCE_TYPE", resource_name(type) && type.size() <= 64
                                     ? "resourceType " + std::string(type) + " is not one dxnorm validates"
@@ -438,11 +703,11 @@ void FhirValidator::Walk::resource(const Value& v, bool contained) {
     return;
   }
   if (contained) {
-    if (member(v, "contained")) {
+    if (c) {
       Push p(path_, "contained");
       error("FHIR_INVARIANT", "dom-2: a contained resource SHALL NOT contain nested resources");
     }
-    if (const Value* meta = member(v, "meta")) {
+    if (meta) {
       Push p(path_, "meta");
       if (member(*meta, "versionId") || member(*meta, "lastUpdated")) {
         error("FHIR_INVARIANT", "dom-4: a contained resource SHALL NOT have meta.versionId or meta.lastUpdated");
@@ -454,7 +719,6 @@ void FhirValidator::Walk::resource(const Value& v, bool contained) {
     object(v, *td, true);
     return;
   }
-  const Value* c = member(v, "contained");
   if (frames_.capacity() == 0) frames_.reserve(4);
   frames_.push_back({c && c->IsArray() ? c : nullptr, 0});
   object(v, *td, true);
@@ -470,69 +734,81 @@ void FhirValidator::Walk::resource(const Value& v, bool contained) {
   }
 }
 
-void FhirValidator::Walk::object(const Value& v, const TypeDef& td, bool is_resource) {
+void FhirValidator::Walk::object(const Value& v, const Type& type, bool is_resource) {
   if (too_deep()) return;
   if (v.ObjectEmpty()) {
     error("FHIR_EMPTY", "empty object");
     return;
   }
-  const Rules::Type& type_rules = rules_.types[td.index];
+  const TypeDef& td = *type.def;
   std::uint64_t seen = 0;      // elements given as "name"
   std::uint64_t seen_ext = 0;  // primitive elements given only as "_name"
-  bool only_id = true;
+  // Segment d names the member being checked: set once per member rather
+  // than pushed and popped (what descends below restores depth d + 1).
+  const std::size_t d = path_.depth;
+  path_.depth = d + 1;
   for (const auto& m : v.GetObject()) {
     const std::string_view name = sv(m.name);
-    if (is_resource && name == "resourceType") continue;
-    if (name != "id") only_id = false;
-    Push p(path_, name);
-    std::size_t ti = 0;
-    if (name.size() > 1 && name[0] == '_') {
-      const auto [e, t] = type_rules.names.find(name.substr(1));
-      ti = t;
-      if (!e || !e->type_defs[ti] || e->type_defs[ti]->kind != TypeDef::Kind::kPrimitive) {
-        error("FHIR_UNKNOWN_ELEMENT", "unknown element " + std::string(name) + " in " + td.name);
-        continue;
+    if (is_resource && eq(name, "resourceType")) continue;
+    path_.segments[d] = {name.data(), static_cast<std::uint32_t>(name.size()), 0};
+    // No element name starts with '_' (checked at construction), so "_name"
+    // misses here and is then looked up as name.
+    const Prop* e = type.names.find(name.data(), name.size());
+    if (!e) [[unlikely]] {
+      if (name.size() > 1 && name[0] == '_') {
+        e = type.names.find(name.data() + 1, name.size() - 1);
+        if (e && e->extension_ok) {
+          seen_ext |= e->bit;
+          primitive_extension(m.value, *e);
+          continue;
+        }
       }
-      seen_ext |= std::uint64_t{1} << (e - td.elements.data());
-      primitive_extension(m.value, *e);
-      continue;
-    }
-    const auto [e, t] = type_rules.names.find(name);
-    ti = t;
-    if (!e) {
       error("FHIR_UNKNOWN_ELEMENT", "unknown element " + std::string(name) + " in " + td.name);
       continue;
     }
-    const std::uint64_t bit = std::uint64_t{1} << (e - td.elements.data());
-    if (seen & bit) {
-      error("FHIR_CARDINALITY", e->is_choice() ? "more than one type given for " + e->name
-                                               : std::string("element given more than once"));
+    if (seen & e->bit) {
+      error("FHIR_CARDINALITY", e->element->is_choice() ? "more than one type given for " + e->element->name
+                                                        : std::string("element given more than once"));
       continue;
     }
-    seen |= bit;
-    element(m.value, *e, ti, v, name);
+    seen |= e->bit;
+    element(m.value, *e, v, name);
   }
-  if (!is_resource && only_id) error("FHIR_INVARIANT", "ele-1: element has neither a value nor children");
-
+  path_.depth = d;
+  if (!is_resource && eq(sv(v.MemberBegin()->name), "id")) [[unlikely]] {  // ele-1: some member other than "id"
+    bool only_id = true;
+    for (const auto& m : v.GetObject()) {
+      if (!eq(sv(m.name), "id")) {
+        only_id = false;
+        break;
+      }
+    }
+    if (only_id) error("FHIR_INVARIANT", "ele-1: element has neither a value nor children");
+  }
   const std::uint64_t present = seen | seen_ext;
-  for (std::size_t i = 0; (type_rules.required & ~present) && i < td.elements.size(); ++i) {
+  if ((type.required & ~present) || type.has_invariants) [[unlikely]] object_rules(type, seen, present);
+}
+
+void FhirValidator::Walk::object_rules(const Type& type, std::uint64_t seen, std::uint64_t present) {
+  const TypeDef& td = *type.def;
+  for (std::size_t i = 0; (type.required & ~present) && i < td.elements.size(); ++i) {
     const ElementDef& e = td.elements[i];
     if (e.min == 0 || (present & (std::uint64_t{1} << i))) continue;
     Push p(path_, element_label(e));
     error("FHIR_CARDINALITY", "required element missing (min " + std::to_string(e.min) + ")");
   }
-  for (const auto& x : rules_.exclusives) {
-    if (x.type == &td && (seen & x.a) && (seen & x.b)) {
+  for (const auto& x : type.exclusives) {
+    if ((seen & x.a) && (seen & x.b)) {
       Push p(path_, x.at);
       error("FHIR_INVARIANT", x.rule);
     }
   }
-  for (const auto& x : rules_.any_ofs) {
-    if (x.type == &td && !(present & x.mask)) error("FHIR_INVARIANT", x.rule);
+  for (const auto& x : type.any_ofs) {
+    if (!(present & x.mask)) error("FHIR_INVARIANT", x.rule);
   }
 }
 
-void FhirValidator::Walk::primitive_extension(const Value& v, const ElementDef& e) {
+void FhirValidator::Walk::primitive_extension(const Value& v, const Prop& e) {
   // "_birthDate": {id, extension}; for repeating primitives an array whose
   // nulls stand for items without an id/extension.
   if (e.max > 1) {
@@ -562,8 +838,7 @@ void FhirValidator::Walk::primitive_extension(const Value& v, const ElementDef& 
   object(v, *rules_.element, false);
 }
 
-void FhirValidator::Walk::element(const Value& v, const ElementDef& e, std::size_t ti, const Value& parent,
-                                  std::string_view name) {
+inline void FhirValidator::Walk::element(const Value& v, const Prop& e, const Value& parent, std::string_view name) {
   if (v.IsNull()) {
     error("FHIR_EMPTY", "null value");
     return;
@@ -573,7 +848,7 @@ void FhirValidator::Walk::element(const Value& v, const ElementDef& e, std::size
       error("FHIR_CARDINALITY", "element does not repeat (max 1): expected a single value, not an array");
       return;
     }
-    item(v, e, ti);
+    item(v, e);
     return;
   }
   if (!v.IsArray()) {
@@ -587,8 +862,10 @@ void FhirValidator::Walk::element(const Value& v, const ElementDef& e, std::size
   if (v.Size() > e.max) error("FHIR_CARDINALITY", "too many items (max " + bound(e.max) + ")");
   const Value* twin = nullptr;
   bool twin_looked = false;
+  const std::size_t d = path_.depth;  // segment d: the item's index
+  path_.depth = d + 1;
   for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
-    Push p(path_, i);
+    path_.segments[d] = {nullptr, 0, i};
     if (v[i].IsNull()) {
       // A null item is allowed where "_name" carries that item's extension.
       if (!twin_looked) {
@@ -601,43 +878,39 @@ void FhirValidator::Walk::element(const Value& v, const ElementDef& e, std::size
       if (!(twin && twin->IsArray() && i < twin->Size() && (*twin)[i].IsObject())) error("FHIR_EMPTY", "null value");
       continue;
     }
-    item(v[i], e, ti);
+    item(v[i], e);
   }
+  path_.depth = d;
 }
 
-void FhirValidator::Walk::item(const Value& v, const ElementDef& e, std::size_t ti) {
-  if (e.backbone) {
-    if (!v.IsObject()) {
-      error("FHIR_TYPE", "expected a JSON object (" + e.backbone->name + ")");
+inline void FhirValidator::Walk::item(const Value& v, const Prop& e) {
+  switch (e.shape) {
+    case Rules::Shape::kPrimitive:
+      primitive(v, e);
       return;
-    }
-    object(v, *e.backbone, false);
-    return;
-  }
-  const TypeDef* t = ti < e.type_defs.size() ? e.type_defs[ti] : nullptr;
-  if (!t) {  // the abstract Resource: contained[] and Bundle.entry.resource
-    resource(v, e.name == "contained");
-    return;
-  }
-  if (t->kind == TypeDef::Kind::kPrimitive) {
-    primitive(v, *t, e);
-    return;
+    case Rules::Shape::kResource:  // the abstract Resource: contained[] and Bundle.entry.resource
+      resource(v, e.contained);
+      return;
+    case Rules::Shape::kObject:
+    case Rules::Shape::kReference:
+      break;
   }
   if (!v.IsObject()) {
-    error("FHIR_TYPE", "expected a JSON object (" + t->name + ")");
+    error("FHIR_TYPE", "expected a JSON object (" + e.object->def->name + ")");
     return;
   }
-  object(v, *t, false);
-  if (t == rules_.reference) reference(v, e);
+  object(v, *e.object, false);
+  if (e.shape == Rules::Shape::kReference) reference(v, e);
 }
 
-bool FhirValidator::Walk::lexical(const Rules::Primitive& p, std::string_view s) const {
-  switch (p.lex) {
+inline bool FhirValidator::Walk::lexical(Lex lex, int regex, std::string_view s) const {
+  switch (lex) {
     case Lex::kDecimal: return format::is_decimal(s);
-    case Lex::kString: return format::is_string(s);
-    case Lex::kCode: return format::is_code(s);
+    // s is not empty here.
+    case Lex::kString: return format::is_printable_ascii(s, 0x20) || format::is_string(s);
+    case Lex::kCode: return format::is_printable_ascii(s, 0x21) || format::is_code(s);
     case Lex::kId: return format::is_id(s);
-    case Lex::kUri: return format::is_uri(s);
+    case Lex::kUri: return format::is_printable_ascii(s, 0x21) || format::is_uri(s);
     case Lex::kDate: return format::is_date(s);
     case Lex::kDateTime: return format::is_date_time(s);
     case Lex::kInstant: return format::is_instant(s);
@@ -647,7 +920,7 @@ bool FhirValidator::Walk::lexical(const Rules::Primitive& p, std::string_view s)
     case Lex::kXhtml: return format::is_xhtml(s);
     case Lex::kRegex:
       try {  // std::regex may throw on pathological input; the contract is no throw per message
-        return std::regex_match(s.begin(), s.end(), rules_.regexes[p.regex]);
+        return std::regex_match(s.begin(), s.end(), rules_.regexes[static_cast<std::size_t>(regex)]);
       } catch (const std::regex_error&) {
         return false;
       }
@@ -655,8 +928,8 @@ bool FhirValidator::Walk::lexical(const Rules::Primitive& p, std::string_view s)
   }
 }
 
-void FhirValidator::Walk::primitive(const Value& v, const TypeDef& t, const ElementDef& e) {
-  const Rules::Primitive& p = rules_.primitives[t.index];
+inline void FhirValidator::Walk::primitive(const Value& v, const Prop& p) {
+  const TypeDef& t = *p.type;
   switch (t.json) {
     case TypeDef::Json::kBoolean:
       if (!v.IsBool()) error("FHIR_TYPE", "expected a JSON boolean (boolean)");
@@ -664,7 +937,7 @@ void FhirValidator::Walk::primitive(const Value& v, const TypeDef& t, const Elem
     case TypeDef::Json::kNumber: {
       if (fhir::is_raw_number(v)) {
         // A decimal kept as written by the map stage (see fhir_json.h).
-        if (p.lex == Lex::kDecimal && !lexical(p, fhir::raw_number_text(v)))
+        if (p.lex == Lex::kDecimal && !format::is_decimal(fhir::raw_number_text(v)))
           error("FHIR_FORMAT", "not a valid " + t.name);
         else if (p.lex != Lex::kDecimal)
           error("FHIR_TYPE", "expected a JSON integer (" + t.name + ")");
@@ -696,10 +969,11 @@ void FhirValidator::Walk::primitive(const Value& v, const TypeDef& t, const Elem
     error("FHIR_EMPTY", "empty string");
     return;
   }
-  if (!lexical(p, s)) {
+  if (!lexical(p.lex, p.regex, s)) {
     error("FHIR_FORMAT", "not a valid " + t.name);
     return;
   }
+  const ElementDef& e = *p.element;
   if (!e.required_codes.empty() &&
       std::none_of(e.required_codes.begin(), e.required_codes.end(),
                    [s](const std::string& c) { return c.size() == s.size() && c == s; })) {
@@ -712,10 +986,10 @@ void FhirValidator::Walk::primitive(const Value& v, const TypeDef& t, const Elem
 }
 
 const FhirValidator::Walk::Entry* FhirValidator::Walk::by_url(std::string_view url) const {
-  const std::uint64_t h = name_hash(url);
-  auto it = std::lower_bound(by_url_.begin(), by_url_.end(), h, [](const Entry& e, std::uint64_t k) { return e.hash < k; });
-  for (; it != by_url_.end() && it->hash == h; ++it) {
-    if (it->full_url == url) return &*it;
+  if (url.empty() || url_slots_.empty()) return nullptr;
+  for (std::size_t j = url_slot(url); url_slots_[j]; j = (j + 1) & url_mask_) {
+    const Entry& e = by_url_[url_slots_[j] - 1];
+    if (e.full_url == url) return &e;
   }
   return nullptr;
 }
@@ -733,11 +1007,12 @@ const FhirValidator::Walk::Entry* FhirValidator::Walk::by_type_id(std::string_vi
   return it != by_type_id_.end() && it->type == type && it->id == id ? &*it : nullptr;
 }
 
-void FhirValidator::Walk::reference(const Value& v, const ElementDef& e) {
+void FhirValidator::Walk::reference(const Value& v, const Prop& e) {
   const std::string_view ref = string_member(v, "reference");
   if (ref.empty()) return;  // absent, or already reported as a bad string
   Push p(path_, "reference");
-  std::string_view target;  // resource type the reference points at, when known
+  std::string_view target;              // resource type the reference points at, when known
+  const Type* target_type = nullptr;    // its rules, when the Bundle index has them
   auto malformed = [this] { error("FHIR_REFERENCE", "malformed reference"); };
 
   if (ref[0] == '#') {
@@ -767,6 +1042,7 @@ void FhirValidator::Walk::reference(const Value& v, const ElementDef& e) {
       return;
     }
     target = en->type;
+    target_type = en->resource_type;
   } else if (ref.starts_with("urn:oid:")) {
     return;
   } else if (const auto q = ref.find('?'); q != std::string_view::npos) {
@@ -798,6 +1074,7 @@ void FhirValidator::Walk::reference(const Value& v, const ElementDef& e) {
       const Entry* en = base.empty() ? by_type_id(target, id) : by_url(ref);
       if (en) {
         target = en->type;
+        target_type = en->resource_type;
       } else if (base.empty() && rules_.options.require_local_references &&
                  !(rules_.options.allow_external_uuid_references && is_uuid(id))) {
         error("FHIR_REFERENCE_UNRESOLVED", "relative reference matches no entry of the Bundle");
@@ -805,43 +1082,43 @@ void FhirValidator::Walk::reference(const Value& v, const ElementDef& e) {
       }
     }
   }
-  if (target.empty() || e.target_profiles.empty()) return;
-  if (std::find(e.target_profiles.begin(), e.target_profiles.end(), target) == e.target_profiles.end()) {
+  if (target.empty() || e.element->target_profiles.empty()) return;
+  if (!rules_.target_allowed(e, target, target_type)) {
     error("FHIR_REFERENCE_TARGET", "reference to " + (resource_name(target) ? std::string(target) : "this type") +
-                                       " not allowed here (allowed: " + join(e.target_profiles) + ")");
+                                       " not allowed here (allowed: " + join(e.element->target_profiles) + ")");
   }
 }
 
-void FhirValidator::Walk::bundle_rules(const Value& bundle) {
-  const std::string_view type = string_member(bundle, "type");
+void FhirValidator::Walk::bundle_rules() {
+  const std::string_view type = bundle_type_;
   const bool needs_request = type == "transaction" || type == "batch" || type == "history";
   const bool needs_response = type == "transaction-response" || type == "batch-response" || type == "history";
-  if (member(bundle, "total") && type != "searchset" && type != "history") {
+  if (has_total_ && type != "searchset" && type != "history") {
     Push p(path_, "total");
     error("FHIR_INVARIANT", "bdl-1: total only when a search or history");
   }
-  const Value* entries = member(bundle, "entry");
+  const Value* entries = entries_value_;
   if (type == "message") {
-    const Value* first = entries && entries->IsArray() && !entries->Empty() ? member((*entries)[0], "resource") : nullptr;
-    if (!first || string_member(*first, "resourceType") != "MessageHeader") {
+    const EntryInfo* first = entries && entries->IsArray() && !entries->Empty() ? &entries_[0] : nullptr;
+    if (!first || !first->resource || !first->resource->IsObject() || first->type != "MessageHeader") {
       error("FHIR_INVARIANT", "bdl-12: a message Bundle must start with a MessageHeader");
     }
   }
   if (!entries || !entries->IsArray()) return;
   Push pe(path_, "entry");
+  const bool transaction_or_batch = type == "transaction" || type == "batch";
   for (rapidjson::SizeType i = 0; i < entries->Size(); ++i) {
-    const Value& en = (*entries)[i];
-    if (!en.IsObject()) continue;  // reported by the structural walk
+    if (!(*entries)[i].IsObject()) continue;  // reported by the structural walk
+    const EntryInfo& en = entries_[i];
     Push pi(path_, i);
-    const Value* res = member(en, "resource");
-    const Value* request = member(en, "request");
-    const bool has_response = member(en, "response") != nullptr;
-    const std::string_view full_url = string_member(en, "fullUrl");
-    const std::string_view rtype = res ? string_member(*res, "resourceType") : std::string_view();
-    const std::string_view rid = res ? string_member(*res, "id") : std::string_view();
+    const Value* res = en.resource;
+    const Value* request = en.request;
+    const std::string_view full_url = en.full_url;
+    const std::string_view rtype = en.type;
+    const std::string_view rid = en.id;
 
-    if (!res && !request && !has_response) error("FHIR_INVARIANT", "bdl-5: entry must have a resource, request or response");
-    if (member(en, "search") && type != "searchset") {
+    if (!res && !request && !en.has_response) error("FHIR_INVARIANT", "bdl-5: entry must have a resource, request or response");
+    if (en.has_search && type != "searchset") {
       Push p(path_, "search");
       error("FHIR_INVARIANT", "bdl-2: entry.search only when a search");
     }
@@ -849,15 +1126,20 @@ void FhirValidator::Walk::bundle_rules(const Value& bundle) {
       error("FHIR_INVARIANT", needs_request ? "bdl-3: entry.request is required in a " + std::string(type) + " Bundle"
                                             : std::string("bdl-3: entry.request only in batch, transaction or history Bundles"));
     }
-    if (needs_response != has_response) {
+    if (needs_response != en.has_response) {
       error("FHIR_INVARIANT", needs_response ? "bdl-4: entry.response is required in a " + std::string(type) + " Bundle"
                                              : std::string("bdl-4: entry.response only in batch-response, transaction-response or history Bundles"));
     }
-    if (res && full_url.empty() && !member(en, "fullUrl")) {
+    if (res && full_url.empty() && !en.has_full_url) {
       error("FHIR_BUNDLE_ENTRY", "entry has a resource but no fullUrl");
     } else if (!full_url.empty()) {
       Push p(path_, "fullUrl");
-      if (full_url.starts_with("urn:uuid:") ? !format::is_uuid(full_url) : !absolute_uri(full_url)) {
+      if (full_url.starts_with("urn:uuid:")) {
+        // A valid urn:uuid holds no "/", so neither of the checks below applies.
+        if (!format::is_uuid(full_url)) {
+          error("FHIR_BUNDLE_ENTRY", "fullUrl is not an absolute URI or a valid urn:uuid");
+        }
+      } else if (!absolute_uri(full_url)) {
         error("FHIR_BUNDLE_ENTRY", "fullUrl is not an absolute URI or a valid urn:uuid");
       } else if ((full_url.starts_with("http://") || full_url.starts_with("https://")) && !rid.empty() &&
                  !full_url.ends_with("/" + std::string(rtype) + "/" + std::string(rid))) {
@@ -866,11 +1148,27 @@ void FhirValidator::Walk::bundle_rules(const Value& bundle) {
         error("FHIR_INVARIANT", "bdl-8: fullUrl cannot be a version specific reference");
       }
     }
-    if (request && request->IsObject() && res && res->IsObject() && (type == "transaction" || type == "batch")) {
-      const std::string_view method = string_member(*request, "method");
-      const std::string_view url = string_member(*request, "url");
+    if (request && request->IsObject() && res && res->IsObject() && transaction_or_batch) {
+      std::string_view method, url;
+      bool method_seen = false, url_seen = false;
+      for (const auto& m : request->GetObject()) {  // the first of repeated names counts
+        const std::string_view n = sv(m.name);
+        if (!method_seen && eq(n, "method")) {
+          method_seen = true;
+          if (m.value.IsString()) method = sv(m.value);
+        } else if (!url_seen && eq(n, "url")) {
+          url_seen = true;
+          if (m.value.IsString()) url = sv(m.value);
+        }
+      }
       if ((method == "PUT" || method == "POST") && !url.empty()) {
-        const auto cut = url.find_first_of("/?");
+        auto cut = std::string_view::npos;  // url.find_first_of("/?") without a memchr per byte
+        for (std::size_t k = 0; k < url.size(); ++k) {
+          if (url[k] == '/' || url[k] == '?') {
+            cut = k;
+            break;
+          }
+        }
         const std::string_view url_type = url.substr(0, cut);
         bool agrees = url_type == rtype;
         if (agrees && method == "PUT" && cut != std::string_view::npos && url[cut] == '/') {
@@ -886,12 +1184,16 @@ void FhirValidator::Walk::bundle_rules(const Value& bundle) {
     }
   }
   // bdl-7: fullUrl unique (versioned duplicates aside, which dxnorm never
-  // emits). by_url_ is sorted by hash, so equal URLs are neighbours.
-  for (std::size_t k = 1; k < by_url_.size(); ++k) {
-    const Entry& a = by_url_[k - 1];
-    const Entry& b = by_url_[k];
-    if (b.full_url.empty() || a.hash != b.hash || a.full_url != b.full_url) continue;
-    Push pi(path_, static_cast<std::size_t>(b.position));
+  // emits). Reported in the order of name_hash(fullUrl), then position, as
+  // issues always have been.
+  if (duplicates_.empty()) return;
+  std::vector<std::pair<std::uint64_t, const Entry*>> order;
+  for (const Entry* d : duplicates_) order.emplace_back(name_hash(d->full_url), d);
+  std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.first, a.second->position) < std::tie(b.first, b.second->position);
+  });
+  for (const auto& [hash, d] : order) {
+    Push pi(path_, static_cast<std::size_t>(d->position));
     Push pf(path_, "fullUrl");
     error("FHIR_INVARIANT", "bdl-7: fullUrl must be unique in a Bundle");
   }
@@ -921,7 +1223,7 @@ Status FhirValidator::validate_resource(const rapidjson::Value& resource, std::s
   const bool is_bundle = resource.IsObject() && string_member(resource, "resourceType") == "Bundle";
   if (is_bundle) walk.index_bundle(resource);
   walk.resource(resource, false);
-  if (is_bundle) walk.bundle_rules(resource);
+  if (is_bundle) walk.bundle_rules();
   return walk.finish();
 }
 

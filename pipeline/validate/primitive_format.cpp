@@ -1,5 +1,6 @@
 #include "primitive_format.h"
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -128,6 +129,44 @@ std::size_t plain_prefix(std::string_view s, unsigned limit) noexcept {
   return i;
 }
 
+inline std::uint64_t load8(const char* p) noexcept {
+  std::uint64_t w;
+  std::memcpy(&w, p, 8);
+  return w;
+}
+
+// SWAR: the high bit of each byte of w set where that byte is in [lo, hi],
+// for bytes below 0x80 (callers reject the others) and lo >= 0x2D.
+constexpr std::uint64_t in_range(std::uint64_t w, unsigned lo, unsigned hi) noexcept {
+  const std::uint64_t at_least_lo = w + kOnes * (0x80 - lo);  // no carry between bytes: b + 0x53 < 0x100
+  const std::uint64_t above_hi = w + kOnes * (0x7F - hi);
+  return at_least_lo & ~above_hi & kHighs;
+}
+
+// [A-Za-z0-9\-\.] in every byte of w.
+constexpr bool id_word(std::uint64_t w) noexcept {
+  return (w & kHighs) == 0 && (in_range(w, 'A', 'Z') | in_range(w, 'a', 'z') | in_range(w, '0', '9') |
+                               in_range(w, '-', '.')) == kHighs;
+}
+
+// [0-9a-f] in every byte of w, except '-' in the bytes of `dashes` (high
+// bits of those bytes).
+constexpr bool uuid_word(std::uint64_t w, std::uint64_t dashes) noexcept {
+  const std::uint64_t hex = in_range(w, '0', '9') | in_range(w, 'a', 'f');
+  const std::uint64_t dash = in_range(w, '-', '-');
+  return (w & kHighs) == 0 && ((hex & ~dashes) | (dash & dashes)) == kHighs;
+}
+
+// [A-Za-z0-9\-\.], by table (ids shorter than a word).
+constexpr auto kIdChar = [] {
+  std::array<bool, 256> t{};
+  for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
+  for (int c = '0'; c <= '9'; ++c) t[c] = true;
+  t['-'] = t['.'] = true;
+  return t;
+}();
+
 }  // namespace
 
 bool is_date(std::string_view s) noexcept {
@@ -160,14 +199,19 @@ bool is_time(std::string_view s) noexcept {
 
 bool is_id(std::string_view s) noexcept {
   if (s.empty() || s.size() > 64) return false;
-  for (char c : s) {
-    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || digit(c) || c == '-' || c == '.';
-    if (!ok) return false;
+  if (s.size() < 8) {
+    for (char c : s) {
+      if (!kIdChar[static_cast<unsigned char>(c)]) return false;
+    }
+    return true;
   }
-  return true;
+  bool ok = true;
+  for (std::size_t i = 0; i + 8 < s.size(); i += 8) ok &= id_word(load8(s.data() + i));
+  return ok && id_word(load8(s.data() + s.size() - 8));  // the last eight, overlapping
 }
 
 bool is_uri(std::string_view s) noexcept {
+  if (is_printable_ascii(s, 0x21)) return true;
   std::size_t i = plain_prefix(s, 0x21);
   for (; i < s.size(); ++i) {
     const auto c = static_cast<unsigned char>(s[i]);
@@ -179,6 +223,8 @@ bool is_uri(std::string_view s) noexcept {
 
 bool is_code(std::string_view s) noexcept {
   if (s.empty()) return false;
+  // Printable ASCII without a space: no white space at all, so valid.
+  if (is_printable_ascii(s, 0x21)) return true;
   bool prev_space = true;  // forbids a leading space
   std::size_t i = 0;
   while (i < s.size()) {
@@ -191,6 +237,7 @@ bool is_code(std::string_view s) noexcept {
 
 bool is_string(std::string_view s) noexcept {
   if (s.empty()) return false;
+  if (is_printable_ascii(s, 0x20)) return true;
   std::size_t i = plain_prefix(s, 0x20);
   for (; i < s.size(); ++i) {
     const auto c = static_cast<unsigned char>(s[i]);
@@ -221,16 +268,11 @@ bool is_base64(std::string_view s) noexcept {
 bool is_uuid(std::string_view s) noexcept {
   constexpr std::string_view kPrefix = "urn:uuid:";
   if (s.size() != kPrefix.size() + 36 || !s.starts_with(kPrefix)) return false;
-  const std::string_view u = s.substr(kPrefix.size());
-  for (std::size_t i = 0; i < u.size(); ++i) {
-    const char c = u[i];
-    if (i == 8 || i == 13 || i == 18 || i == 23) {
-      if (c != '-') return false;
-    } else if (!digit(c) && !(c >= 'a' && c <= 'f')) {
-      return false;
-    }
-  }
-  return true;
+  // 36 bytes as words at 0, 8, 16, 24 and 28; dashes at 8, 13, 18 and 23.
+  const char* u = s.data() + kPrefix.size();
+  constexpr std::uint64_t kByte0 = 0x80, kByte2 = 0x80ull << 16, kByte5 = 0x80ull << 40, kByte7 = 0x80ull << 56;
+  return uuid_word(load8(u), 0) && uuid_word(load8(u + 8), kByte0 | kByte5) &&
+         uuid_word(load8(u + 16), kByte2 | kByte7) && uuid_word(load8(u + 24), 0) && uuid_word(load8(u + 28), 0);
 }
 
 bool is_xhtml(std::string_view s) noexcept {

@@ -6,9 +6,44 @@
 // white space.
 #pragma once
 
+#include <cstdint>
+#include <cstring>
 #include <string_view>
 
 namespace dxnorm::validate::format {
+
+// True when every byte of s is in [limit, 0x7F] (limit 0x20 or 0x21), eight
+// bytes at a time; never reads outside s. The common case of the checks
+// below, inline for the validator's per-primitive path: printable ASCII
+// without a space (0x21) is a valid uri and a valid non-empty code, and
+// printable ASCII (0x20) a valid non-empty string.
+[[gnu::always_inline]] inline bool is_printable_ascii(std::string_view s, unsigned limit) noexcept {
+  constexpr std::uint64_t kOnes = 0x0101010101010101ull;
+  constexpr std::uint64_t kHighs = 0x8080808080808080ull;
+  // Per word, a byte below `limit` or above 0x7F sets some high bit of
+  // (w - limit * kOnes) | w, borrows included; valid bytes never do.
+  const std::uint64_t sub = kOnes * limit;
+  const char* p = s.data();
+  const std::size_t n = s.size();
+  std::uint64_t w, bad = 0;
+  if (n >= 8) {
+    for (std::size_t i = 0; i + 8 < n; i += 8) {
+      std::memcpy(&w, p + i, 8);
+      bad |= (w - sub) | w;
+    }
+    std::memcpy(&w, p + n - 8, 8);  // the last eight, overlapping
+  } else if (n >= 4) {
+    std::uint32_t lo, hi;
+    std::memcpy(&lo, p, 4);
+    std::memcpy(&hi, p + n - 4, 4);
+    w = lo | (std::uint64_t{hi} << 32);
+  } else {
+    w = 0x7f7f7f7f7f7f7f7full;  // valid filler
+    for (std::size_t i = 0; i < n; ++i) w = (w << 8) | static_cast<unsigned char>(p[i]);
+  }
+  bad |= (w - sub) | w;
+  return (bad & kHighs) == 0;
+}
 
 bool is_decimal(std::string_view s) noexcept;    // -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
 bool is_date(std::string_view s) noexcept;       // YYYY, YYYY-MM, YYYY-MM-DD
