@@ -203,10 +203,16 @@ inline bool same_name(std::string_view a, std::string_view b) noexcept {
 
 // The text before the first of up to three separators (the first repetition,
 // component and subcomponent at once); one pass over a short field.
-inline std::string_view cut_at_any(std::string_view s, char a, char b, char c) noexcept {
-  for (std::size_t i = 0; i < s.size(); ++i)
-    if (s[i] == a || s[i] == b || s[i] == c) return s.substr(0, i);
-  return s;
+inline std::string_view cut_at_any(std::string_view s, const char* limit, char a, char b, char c) noexcept {
+  return s.substr(0, static_cast<std::size_t>(hl7v2::find_any_of(s.data(), s.data() + s.size(), limit, a, b, c) - s.data()));
+}
+
+// How far a scan of `v` may read: the end of the message text when `v` is a
+// view of it (block reads past v's end stay inside the buffer), else v's end.
+inline const char* scan_limit(const EvalContext& ctx, std::string_view v) noexcept {
+  const std::string_view t = msg(ctx).text();
+  const auto in = [&](const char* p) { return std::less_equal<>{}(t.data(), p) && std::less_equal<>{}(p, t.data() + t.size()); };
+  return in(v.data()) && in(v.data() + v.size()) ? t.data() + t.size() : v.data() + v.size();
 }
 
 // Segments named `name` below `g` in message order (fn(index) returns false
@@ -303,9 +309,10 @@ void make_value(EvalContext& ctx, const Cursor& c, std::string_view raw, Value& 
   if (!is_msh_delims) {
     if (c.field != 0) {
       // Descend to the first repetition / component / subcomponent not chosen.
-      if (c.rep == 0 && c.comp == 0 && c.sub == 0) leaf = cut_at_any(leaf, d.repetition, d.component, d.subcomponent);
-      else if (c.comp == 0 && c.sub == 0) leaf = cut_at_any(leaf, d.component, d.subcomponent, d.subcomponent);
-      else if (c.sub == 0) leaf = cut_at_any(leaf, d.subcomponent, d.subcomponent, d.subcomponent);
+      const char* limit = scan_limit(ctx, leaf);
+      if (c.rep == 0 && c.comp == 0 && c.sub == 0) leaf = cut_at_any(leaf, limit, d.repetition, d.component, d.subcomponent);
+      else if (c.comp == 0 && c.sub == 0) leaf = cut_at_any(leaf, limit, d.component, d.subcomponent, d.subcomponent);
+      else if (c.sub == 0) leaf = cut_at_any(leaf, limit, d.subcomponent, d.subcomponent, d.subcomponent);
     }
     if (hl7v2::is_explicit_null(leaf)) {
       v.explicit_null = true;
@@ -342,12 +349,14 @@ std::string_view raw_at(const EvalContext& ctx, const Cursor& c) {
   const auto& seg = m.segments()[static_cast<std::size_t>(c.segment)];
   if (c.field == 0) return seg.raw;
   std::string_view raw = m.field(seg, c.field);
+  if (c.field <= 2 && same_name(seg.name, "MSH")) return raw;
   const auto& d = m.delimiters();
-  if (c.field <= 2 && seg.name == "MSH") return raw;
-  if (c.rep) raw = hl7v2::repetition(raw, d, c.rep);
-  if (c.comp) raw = hl7v2::component(c.rep ? raw : hl7v2::repetition(raw, d, 1), d, c.comp);
-  if (c.sub) raw = hl7v2::subcomponent(raw, d, c.sub);
-  return raw;
+  if (c.comp == 0) {  // a subcomponent straight below a field or repetition: rare, spelt out
+    if (c.rep) raw = hl7v2::repetition(raw, d, c.rep);
+    if (c.sub) raw = hl7v2::subcomponent(raw, d, c.sub);
+    return raw;
+  }
+  return hl7v2::part_at(raw, d, c.rep ? c.rep : 1, c.comp, c.sub, scan_limit(ctx, raw));
 }
 
 // The value path p reads in segment s when one value is wanted (the first
@@ -375,15 +384,9 @@ bool field_value(const Hl7Path& p, std::int32_t s, EvalContext& ctx, Value& out)
     return true;
   }
   c.rep = static_cast<std::uint16_t>(p.rep > 0 ? p.rep : 1);
-  std::string_view r = hl7v2::repetition(raw, d, c.rep);
-  if (p.comp) {
-    c.comp = static_cast<std::uint16_t>(p.comp);
-    r = hl7v2::component(r, d, static_cast<std::size_t>(p.comp));
-    if (p.sub) {
-      c.sub = static_cast<std::uint16_t>(p.sub);
-      r = hl7v2::subcomponent(r, d, static_cast<std::size_t>(p.sub));
-    }
-  }
+  c.comp = static_cast<std::uint16_t>(p.comp);
+  c.sub = static_cast<std::uint16_t>(p.comp ? p.sub : 0);
+  std::string_view r = hl7v2::part_at(raw, d, c.rep, c.comp, c.sub, scan_limit(ctx, raw));
   if (r.empty()) return false;
   make_value(ctx, c, r, out);
   return true;

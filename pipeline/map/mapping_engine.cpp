@@ -48,6 +48,19 @@ rapidjson::Value MappingEngine::str(std::string_view s) {
   return rapidjson::Value(s.data(), static_cast<rapidjson::SizeType>(s.size()), doc_->GetAllocator());
 }
 
+std::string_view MappingEngine::pooled(std::string_view a, std::string_view b, std::string_view c) {
+  const std::size_t n = a.size() + b.size() + c.size();
+  char* p = static_cast<char*>(doc_->GetAllocator().Malloc(n + 1));
+  char* w = p;
+  for (std::string_view part : {a, b, c}) {
+    if (part.empty()) continue;
+    std::memcpy(w, part.data(), part.size());
+    w += part.size();
+  }
+  *w = '\0';
+  return {p, n};
+}
+
 const Scope* MappingEngine::new_scope(const Cursor& c, const Scope* parent, std::uint32_t index) {
   std::size_t block = scope_used_ / kScopeBlock, slot = scope_used_ % kScopeBlock;
   if (block == scope_blocks_.size()) scope_blocks_.push_back(std::make_unique<Scope[]>(kScopeBlock));
@@ -97,12 +110,11 @@ Status MappingEngine::convert(const CompiledMapping& mapping, const SourceDocume
   for (std::size_t d = 0; d < mapping.resources.size(); ++d) {
     const ResourceDef& def = mapping.resources[d];
     if (!def.body) continue;
-    cursors_.clear();
-    if (def.for_each) def.for_each->iterate(*root, ctx_, cursors_);
-    else cursors_.push_back(Cursor{&message.root(), -1});
-    std::vector<Cursor> mine(cursors_);
+    CursorList mine(*this);
+    if (def.for_each) def.for_each->iterate(*root, ctx_, mine.v);
+    else mine.v.push_back(Cursor{&message.root(), -1});
     std::uint32_t ordinal = 0;
-    for (const Cursor& c : mine) {
+    for (const Cursor& c : mine.v) {
       const Scope* s = new_scope(c, root, ++ordinal);
       if (def.when && !def.when->eval_bool(*s, ctx_, env_)) continue;
       keys.clear();
@@ -123,14 +135,15 @@ Status MappingEngine::convert(const CompiledMapping& mapping, const SourceDocume
       Instance inst;
       inst.def = static_cast<int>(d);
       inst.scope = s;
-      inst.id = resource_id(def.type, keys);
+      char id[kResourceIdLength];
+      write_resource_id(def.type, keys, id);
       for (const Instance& other : instances_) {
-        if (other.id != inst.id) continue;
+        if (other.id != std::string_view(id, kResourceIdLength)) continue;
         if (def.merge_duplicates && other.def == inst.def) {
           inst.skipped = true;
         } else {
           keys.push_back(ctx_.arena.copy(ord));
-          inst.id = resource_id(def.type, keys);
+          write_resource_id(def.type, keys, id);
           std::string loc;
           ctx_.format->describe(c, message, loc);
           ctx_.warn("ID_COLLISION", loc,
@@ -138,7 +151,8 @@ Status MappingEngine::convert(const CompiledMapping& mapping, const SourceDocume
         }
         break;
       }
-      inst.full_url = "urn:uuid:" + inst.id;
+      inst.full_url = pooled("urn:uuid:", std::string_view(id, kResourceIdLength));
+      inst.id = inst.full_url.substr(9);
       by_def_[d].push_back(instances_.size());
       instances_.push_back(std::move(inst));
     }
@@ -149,8 +163,9 @@ Status MappingEngine::convert(const CompiledMapping& mapping, const SourceDocume
   out.bundle.AddMember("resourceType", "Bundle", alloc);
   if (!message.identity().empty()) {
     std::string_view bkeys[] = {mapping.name, message.identity(), message.sender()};
-    std::string bid = resource_id("Bundle", bkeys);
-    out.bundle.AddMember("id", str(bid), alloc);
+    char bid[kResourceIdLength];
+    write_resource_id("Bundle", bkeys, bid);
+    out.bundle.AddMember("id", str(std::string_view(bid, kResourceIdLength)), alloc);
   }
   out.bundle.AddMember("type", "transaction", alloc);
   // meta.source names the sending system: evaluated once, in message scope.
@@ -162,7 +177,7 @@ Status MappingEngine::convert(const CompiledMapping& mapping, const SourceDocume
     const ResourceDef& def = mapping.resources[static_cast<std::size_t>(inst.def)];
     rapidjson::Value res(rapidjson::kObjectType);
     res.AddMember("resourceType", str(def.type), alloc);
-    res.AddMember("id", str(inst.id), alloc);
+    res.AddMember("id", pooled_ref(inst.id), alloc);
     if (!meta_source.empty()) {
       rapidjson::Value meta(rapidjson::kObjectType);
       meta.AddMember("source", str(meta_source), alloc);
@@ -174,15 +189,14 @@ Status MappingEngine::convert(const CompiledMapping& mapping, const SourceDocume
     emit_object_members(*def.body, *inst.scope, res, false);
     if (ctx_.failed) break;
     rapidjson::Value entry(rapidjson::kObjectType);
-    entry.AddMember("fullUrl", str(inst.full_url), alloc);
+    entry.AddMember("fullUrl", pooled_ref(inst.full_url), alloc);
     entry.AddMember("resource", res, alloc);
     rapidjson::Value req(rapidjson::kObjectType);
     req.AddMember("method", "PUT", alloc);
-    std::string url = def.type + "/" + inst.id;
-    req.AddMember("url", str(url), alloc);
+    req.AddMember("url", pooled_ref(pooled(def.type, "/", inst.id)), alloc);
     entry.AddMember("request", req, alloc);
     entries.PushBack(entry, alloc);
-    out.resources.push_back(ResourceOut{def.type, inst.id, def.name});
+    out.resources.push_back(ResourceOut{def.type, std::string(inst.id), def.name});
   }
   out.bundle.AddMember("entry", entries, alloc);
   if (ctx_.failed) {
@@ -240,8 +254,9 @@ bool MappingEngine::emit_primitive(const TemplateNode& node, std::string_view te
       return true;
     }
     case PrimKind::kCode: {
-      while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
-      while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
+      auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; };
+      while (!text.empty() && space(text.front())) text.remove_prefix(1);
+      while (!text.empty() && space(text.back())) text.remove_suffix(1);
       if (text.empty()) return false;
       out = str(text);
       return true;
@@ -496,7 +511,7 @@ const MappingEngine::Instance* MappingEngine::resolve_ref(const RefSpec& ref, co
 bool MappingEngine::emit_reference(const RefSpec& ref, const Scope& scope, rapidjson::Value& obj) {
   const Instance* inst = resolve_ref(ref, scope);
   if (!inst) return false;
-  obj.AddMember("reference", str(inst->full_url), doc_->GetAllocator());
+  obj.AddMember("reference", pooled_ref(inst->full_url), doc_->GetAllocator());
   if (trace_) {
     std::size_t mark = trace_path_.size();
     trace_path_ += ".reference";
@@ -527,7 +542,7 @@ void MappingEngine::emit_reference_all(const TemplateNode& node, const Scope& sc
     if (std::find(seen.begin(), seen.end(), inst.full_url) != seen.end()) continue;
     seen.push_back(inst.full_url);
     rapidjson::Value obj(rapidjson::kObjectType);
-    obj.AddMember("reference", str(inst.full_url), alloc);
+    obj.AddMember("reference", pooled_ref(inst.full_url), alloc);
     std::size_t mark = trace_path_.size();
     if (trace_) {
       trace_path_ += "[" + std::to_string(array.Size()) + "]";

@@ -71,8 +71,10 @@ class MappingEngine {
   struct Instance {
     int def = -1;
     const Scope* scope = nullptr;
-    std::string id;
-    std::string full_url;
+    // Both in the output document's pool ("urn:uuid:<id>", id its tail):
+    // the Bundle refers to them without copies and they live as long as it.
+    std::string_view id;
+    std::string_view full_url;
     bool skipped = false;  // merged into an earlier instance with the same id
   };
 
@@ -91,6 +93,12 @@ class MappingEngine {
 
   rapidjson::Value str(std::string_view s);
   void trace(const SourceLoc& rule, const Value* src, std::string_view what = {});
+  // Copies into the output document's pool; the view lives as long as the document.
+  std::string_view pooled(std::string_view a, std::string_view b = {}, std::string_view c = {});
+  // A string value that refers to bytes already in the document's pool.
+  static rapidjson::Value pooled_ref(std::string_view s) {
+    return rapidjson::Value(rapidjson::StringRef(s.data(), static_cast<rapidjson::SizeType>(s.size())));
+  }
 
   // Tracing (only when asked): the FHIR path being written.
   std::vector<TraceEntry>* trace_ = nullptr;
@@ -120,7 +128,6 @@ class MappingEngine {
   std::vector<std::vector<std::size_t>> by_def_;  // instance indexes per resource def
   std::vector<std::unique_ptr<Scope[]>> scope_blocks_;
   std::size_t scope_used_ = 0;
-  std::vector<Cursor> cursors_;
   std::string keybuf_;
 };
 

@@ -12,6 +12,12 @@ namespace dxnorm::map {
 // them equal); OpenSSL's SHA-1 is used because this runs for every resource of
 // every message and Poco's costs several times more.
 std::string resource_id(std::string_view resource_type, std::span<const std::string_view> keys) {
+  std::string out(kResourceIdLength, '-');
+  write_resource_id(resource_type, keys, out.data());
+  return out;
+}
+
+void write_resource_id(std::string_view resource_type, std::span<const std::string_view> keys, char* out) {
   static const std::string ns_bytes = [] {
     Poco::UUID ns{std::string(kDxnormIdNamespace)};
     std::string b(16, '\0');
@@ -44,14 +50,12 @@ std::string resource_id(std::string_view resource_type, std::span<const std::str
   d[6] = static_cast<unsigned char>((d[6] & 0x0F) | 0x50);  // version 5
   d[8] = static_cast<unsigned char>((d[8] & 0x3F) | 0x80);  // RFC 4122 variant
   static const char* hex = "0123456789abcdef";
-  std::string out(36, '-');
   std::size_t o = 0;
   for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) ++o;
+    if (i == 4 || i == 6 || i == 8 || i == 10) out[o++] = '-';
     out[o++] = hex[d[i] >> 4];
     out[o++] = hex[d[i] & 15];
   }
-  return out;
 }
 
 }  // namespace dxnorm::map

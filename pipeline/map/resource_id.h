@@ -15,6 +15,10 @@ namespace dxnorm::map {
 // changes every id ever published: never do.
 inline constexpr std::string_view kDxnormIdNamespace = "5d0f3c6e-9a4b-5c1e-8f7a-2b6d4e8a1c30";
 
+inline constexpr std::size_t kResourceIdLength = 36;  // 8-4-4-4-12 lower-case hex
+
 std::string resource_id(std::string_view resource_type, std::span<const std::string_view> keys);
+// The same id written to out[0, kResourceIdLength) (no terminator, no allocation).
+void write_resource_id(std::string_view resource_type, std::span<const std::string_view> keys, char* out);
 
 }  // namespace dxnorm::map

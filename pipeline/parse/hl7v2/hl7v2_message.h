@@ -68,7 +68,13 @@ class Message final : public SourceDocument {
   // Raw text of field `field` (1-based, all repetitions) of a segment; empty
   // view when the field is absent. For MSH, field(…,1) is the separator and
   // field(…,2) the encoding characters, as in the spec.
-  std::string_view field(const Segment& seg, int field) const noexcept;
+  std::string_view field(const Segment& seg, int field) const noexcept {
+    if (field < 1 || static_cast<std::uint32_t>(field) > seg.field_count) return {};
+    const std::size_t idx = seg.first_field + static_cast<std::size_t>(field) - 1;
+    if (idx >= field_spans_.size()) return {};
+    const auto [begin, end] = field_spans_[idx];
+    return text_.substr(begin, end - begin);
+  }
 
   // MSH-9 parts, MSH-10, MSH-12 (raw; never contain escapes in practice).
   std::string_view message_type() const noexcept { return message_type_; }   // "ORU"

@@ -445,14 +445,6 @@ Status Hl7v2Parser::parse(std::string_view text, Message& out) const {
 
 // --- Message ---------------------------------------------------------------
 
-std::string_view Message::field(const Segment& seg, int field) const noexcept {
-  if (field < 1 || static_cast<std::uint32_t>(field) > seg.field_count) return {};
-  const std::size_t idx = seg.first_field + static_cast<std::size_t>(field) - 1;
-  if (idx >= field_spans_.size()) return {};
-  const auto [begin, end] = field_spans_[idx];
-  return text_.substr(begin, end - begin);
-}
-
 void Message::clear() {
   text_ = {};
   delims_ = Delimiters{};

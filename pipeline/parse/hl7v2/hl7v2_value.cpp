@@ -1,5 +1,9 @@
 #include "pipeline/parse/hl7v2/hl7v2_value.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <cstring>
 
 namespace dxnorm::hl7v2 {
@@ -97,6 +101,61 @@ std::string_view nth_part(std::string_view raw, char sep, std::size_t n) noexcep
   const void* hit = std::memchr(p, sep, static_cast<std::size_t>(end - p));
   const char* stop = hit ? static_cast<const char*>(hit) : end;
   return std::string_view(p, static_cast<std::size_t>(stop - p));
+}
+
+const char* find_any_of(const char* b, const char* e, const char* limit, char x, char y, char z) noexcept {
+  const char* p = b;
+#if defined(__SSE2__)
+  const __m128i vx = _mm_set1_epi8(x), vy = _mm_set1_epi8(y), vz = _mm_set1_epi8(z);
+  // Whole 16-byte blocks as long as they stay inside the buffer (up to
+  // `limit`), bits past `e` masked off: short values need no byte loop.
+  while (p < e && limit - p >= 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, vx), _mm_cmpeq_epi8(v, vy)), _mm_cmpeq_epi8(v, vz));
+    unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(hit));
+    if (e - p < 16) mask &= (1u << (e - p)) - 1u;
+    if (mask) return p + __builtin_ctz(mask);
+    p += 16;
+  }
+#else
+  (void)limit;
+#endif
+  for (; p < e; ++p)
+    if (*p == x || *p == y || *p == z) return p;
+  return e;
+}
+
+std::string_view part_at(std::string_view field, const Delimiters& d, std::size_t rep, std::size_t comp,
+                         std::size_t sub, const char* limit) noexcept {
+  if (field.empty() || rep == 0) return {};
+  if (limit < field.data() + field.size()) limit = field.data() + field.size();
+  if (comp == 0) sub = 0;
+  const char* const e = field.data() + field.size();
+  const char* start = field.data();  // of the piece the counters stand in
+  std::size_t r = 1, c = 1, s = 1;
+  for (const char* p = start;; ++p) {
+    p = find_any_of(p, e, limit, d.repetition, d.component, d.subcomponent);
+    const bool at_target = r == rep && (comp == 0 || c == comp) && (sub == 0 || s == sub);
+    if (p == e) return at_target ? std::string_view(start, static_cast<std::size_t>(e - start)) : std::string_view{};
+    const char sep = *p;
+    if (sep == d.repetition) {
+      if (r == rep) return at_target ? std::string_view(start, static_cast<std::size_t>(p - start)) : std::string_view{};
+      ++r;
+      c = s = 1;
+      start = p + 1;
+    } else if (r != rep || comp == 0) {
+      continue;  // inside another repetition, or the whole repetition is wanted
+    } else if (sep == d.component) {
+      if (c == comp) return at_target ? std::string_view(start, static_cast<std::size_t>(p - start)) : std::string_view{};
+      ++c;
+      s = 1;
+      start = p + 1;
+    } else if (c == comp && sub != 0) {  // a subcomponent separator in the wanted component
+      if (s == sub) return std::string_view(start, static_cast<std::size_t>(p - start));
+      ++s;
+      start = p + 1;
+    }
+  }
 }
 
 std::size_t count_parts(std::string_view raw, char sep) noexcept {

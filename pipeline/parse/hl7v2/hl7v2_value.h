@@ -28,6 +28,20 @@ inline std::string_view subcomponent(std::string_view comp, const Delimiters& d,
   return nth_part(comp, d.subcomponent, n);
 }
 
+// The first byte in [b, e) equal to x, y or z; e when none. Reads 16 bytes at
+// a time, possibly past `e` but never past `limit` (the end of the buffer
+// [b, e) lies in; pass e when nothing is known beyond it).
+const char* find_any_of(const char* b, const char* e, const char* limit, char x, char y, char z) noexcept;
+
+// Repetition rep (1-based), its component comp and that component's
+// subcomponent sub (0: the whole at that level; sub only with comp) of a
+// field's raw text, in one pass that stops at the separators.
+// Same result as subcomponent(component(repetition(field, rep), comp), sub).
+// `limit`: end of the buffer the field lies in (the message text), so that
+// the scan may read whole blocks; nullptr = the field's own end.
+std::string_view part_at(std::string_view field, const Delimiters& d, std::size_t rep, std::size_t comp,
+                         std::size_t sub, const char* limit = nullptr) noexcept;
+
 // `""` (two double quotes): an explicit null, "delete this value".
 inline bool is_explicit_null(std::string_view raw) noexcept { return raw == "\"\""; }
 

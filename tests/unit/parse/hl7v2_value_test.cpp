@@ -87,3 +87,51 @@ TEST_CASE("unescape: unknown and unterminated escapes are kept literally") {
   CHECK(unescape(R"(a\\F\b)", d, s) == R"(a\|b)");         // empty sequence, then an F escape
   CHECK(unescape(R"(\P\)", d, s) == R"(\P\)");             // no truncation char defined
 }
+
+TEST_CASE("part_at reads the same part as repetition, component and subcomponent one after the other") {
+  using namespace dxnorm::hl7v2;
+  Delimiters d;
+  // Every short string over the separators and two letters, every coordinate.
+  const std::string alphabet = "ab~^&";
+  std::vector<std::string> inputs = {"", "a", "ab^c&d~e^f", "^^~~&&", "x~y^z&w&v^u~t", std::string(40, 'a') + "^b&c~d"};
+  for (int len = 1; len <= 5; ++len) {
+    std::size_t total = 1;
+    for (int i = 0; i < len; ++i) total *= alphabet.size();
+    for (std::size_t n = 0; n < total; ++n) {
+      std::string s;
+      for (std::size_t k = n, i = 0; i < static_cast<std::size_t>(len); ++i, k /= alphabet.size()) s += alphabet[k % alphabet.size()];
+      inputs.push_back(s);
+    }
+  }
+  for (const auto& in : inputs)
+    for (std::size_t rep = 1; rep <= 3; ++rep)
+      for (std::size_t comp = 0; comp <= 3; ++comp)
+        for (std::size_t sub = 0; sub <= (comp ? 3u : 0u); ++sub) {
+          std::string_view want = repetition(in, d, rep);
+          if (comp) want = component(want, d, comp);
+          if (sub) want = subcomponent(want, d, sub);
+          std::string_view got = part_at(in, d, rep, comp, sub);
+          // The same inside a larger buffer (block reads past the field's end).
+          const std::string padded = in + "^~&x^~&x^~&x^~&x^~&x";
+          std::string_view in_buffer = std::string_view(padded).substr(0, in.size());
+          std::string_view got_padded = part_at(in_buffer, d, rep, comp, sub, padded.data() + padded.size());
+          CHECK(got_padded == want);
+          INFO("input '" << in << "' rep " << rep << " comp " << comp << " sub " << sub);
+          CHECK(got == want);
+          if (!want.empty()) CHECK(got.data() == want.data());
+        }
+}
+
+TEST_CASE("find_any_of finds the first separator across 16-byte blocks") {
+  using namespace dxnorm::hl7v2;
+  for (std::size_t at = 0; at < 40; ++at) {
+    std::string s(40, 'x');
+    s[at] = '^';
+    if (at + 3 < s.size()) s[at + 3] = '~';
+    CHECK(find_any_of(s.data(), s.data() + s.size(), s.data() + s.size(), '~', '^', '&') == s.data() + at);
+    // A shorter range inside the buffer: never a hit past its end.
+    CHECK(find_any_of(s.data(), s.data() + at, s.data() + s.size(), '~', '^', '&') == s.data() + at);
+  }
+  std::string none(33, 'y');
+  CHECK(find_any_of(none.data(), none.data() + none.size(), none.data() + none.size(), '~', '^', '&') == none.data() + none.size());
+}
