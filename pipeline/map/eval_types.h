@@ -127,7 +127,7 @@ struct EvalContext {
 
   // Small enough to stay in L1 with the rest of the hot data; direct mapped
   // (a collision evicts, it never returns a wrong value: the key is compared).
-  static constexpr std::size_t kMemoSize = 1024;
+  static constexpr std::size_t kMemoSize = 256;
   std::vector<MemoEntry> memo = std::vector<MemoEntry>(kMemoSize);
   std::uint32_t generation = 1;
   MemoEntry* memo_slot(const void* expr, const Cursor& c) noexcept {

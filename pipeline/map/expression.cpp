@@ -542,21 +542,27 @@ ExprPtr compile_expression(std::string_view text, const CompileEnv& env, std::st
 std::string_view Expr::eval_text(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env, Value* first) const {
   if (kind == Kind::kLiteral) return literal;
   if (simple) {
-    Value v;
-    if (!read_simple(scope, ctx, v)) return {};
-    if (first) *first = v;
+    // Read straight into the caller's Value: a Value written field by field
+    // and then copied whole stalls on store forwarding.
+    Value local;
+    Value& v = first ? *first : local;
+    if (kind == Kind::kPath) {
+      if (!path->read_first(scope, ctx, v) || v.text.empty()) return {};
+    } else if (!read_simple(scope, ctx, v)) {
+      return {};
+    }
     return v.text;
   }
+  auto first_of = [&](std::size_t base, std::size_t n) -> const Value* {
+    for (std::size_t i = 0; i < n; ++i)
+      if (!ctx.stack[base + i].text.empty()) return &ctx.stack[base + i];
+    return nullptr;
+  };
   if (memo_id == 0) {
     std::size_t base = ctx.stack.size();
-    std::size_t n = eval(scope, ctx, env);
-    std::string_view r;
-    for (std::size_t i = 0; i < n; ++i)
-      if (!ctx.stack[base + i].text.empty()) {
-        r = ctx.stack[base + i].text;
-        if (first) *first = ctx.stack[base + i];
-        break;
-      }
+    const Value* f = first_of(base, eval(scope, ctx, env));
+    std::string_view r = f ? f->text : std::string_view{};
+    if (f && first) *first = *f;
     ctx.stack.resize(base);
     return r;
   }
@@ -567,25 +573,19 @@ std::string_view Expr::eval_text(const Scope& scope, EvalContext& ctx, const Run
     return m->first.text;
   }
   std::size_t base = ctx.stack.size();
-  std::size_t n = eval(scope, ctx, env);
-  std::string_view r;
-  for (std::size_t i = 0; i < n; ++i)
-    if (!ctx.stack[base + i].text.empty()) {
-      r = ctx.stack[base + i].text;
-      if (first) *first = ctx.stack[base + i];
-      break;
-    }
+  const Value* f = first_of(base, eval(scope, ctx, env));
   m->expr = key;
   m->cursor = scope.cursor;
   m->generation = ctx.generation;
-  m->first = Value{};
-  if (!r.empty()) {
-    for (std::size_t i = 0; i < n; ++i)
-      if (ctx.stack[base + i].text.data() == r.data()) m->first = ctx.stack[base + i];
+  if (f) {
+    m->first = *f;
+    if (first) *first = *f;
+  } else {
+    m->first.text = {};
   }
-  m->truth = !r.empty();
+  m->truth = f != nullptr;
   ctx.stack.resize(base);
-  return r;
+  return m->first.text;
 }
 
 bool Expr::eval_bool(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) const {

@@ -71,7 +71,9 @@ struct Expr {
 
   // Pushes results on ctx.stack; returns how many were pushed.
   std::size_t eval(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) const;
-  // First non-empty value as text, or empty (clears what it pushed).
+  // First non-empty value as text, or empty (clears what it pushed). `first`
+  // receives that value (with its position) when the result is not empty;
+  // otherwise its content is unspecified.
   std::string_view eval_text(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env,
                              Value* first = nullptr) const;
   bool eval_bool(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) const;

@@ -366,10 +366,10 @@ bool field_value(const Hl7Path& p, std::int32_t s, EvalContext& ctx, Value& out)
   const auto& seg = m.segments()[static_cast<std::size_t>(s)];
   ctx.reads.mark(s, 0);
   if (p.field == 0) {
-    out = Value{};
     out.text = seg.raw;
     out.cursor = Cursor{nullptr, s};
     out.has_cursor = true;
+    out.explicit_null = false;
     return true;
   }
   ctx.reads.mark(s, static_cast<unsigned>(p.field));
@@ -395,10 +395,10 @@ bool field_value(const Hl7Path& p, std::int32_t s, EvalContext& ctx, Value& out)
 // Push the field-level values of one segment for path p.
 std::size_t push_field_values(const Hl7Path& p, std::int32_t s, EvalContext& ctx, bool all_reps) {
   if (p.rep > 0 || !(all_reps || p.rep_all) || p.field == 0) {
-    Value v;
-    if (!field_value(p, s, ctx, v)) return 0;
-    ctx.stack.push_back(v);
-    return 1;
+    ctx.stack.emplace_back();
+    if (field_value(p, s, ctx, ctx.stack.back())) return 1;
+    ctx.stack.pop_back();
+    return 0;
   }
   const Message& m = msg(ctx);
   const auto& seg = m.segments()[static_cast<std::size_t>(s)];
@@ -492,10 +492,10 @@ bool relative_cursor(const Hl7Path& p, Cursor& c) {
 std::size_t Hl7Path::eval(const Scope& scope, EvalContext& ctx, bool all) const {
   const Hl7Path& p = *this;
   if (p.relative) {
-    Value v;
-    if (!read_first(scope, ctx, v)) return 0;
-    ctx.stack.push_back(v);
-    return 1;
+    ctx.stack.emplace_back();
+    if (read_first(scope, ctx, ctx.stack.back())) return 1;
+    ctx.stack.pop_back();
+    return 0;
   }
   if (p.groups_only()) return 0;  // groups have no value
   thread_local std::vector<std::int32_t> segs;

@@ -441,12 +441,30 @@ void MappingEngine::emit_object_members(const TemplateNode& node, const Scope& s
   for (const Member& m : node.members) {
     rapidjson::Value v;
     bool produced = false;
+    const TemplateNode& n = *m.node;
+    if (!trace_ && !m.array && !n.each && !n.alias &&
+        (n.kind == TemplateNode::Kind::kExpr || n.kind == TemplateNode::Kind::kLiteral)) {
+      // A primitive member (most of a template): what emit_member_value ->
+      // emit_value -> emit_body would do, without the three calls.
+      if (n.cond && !n.cond->eval_bool(scope, ctx_, env_)) continue;
+      if (n.kind == TemplateNode::Kind::kLiteral) {
+        if (n.literal_is_bool) v.SetBool(n.literal == "true");
+        else if (!emit_primitive(n, n.literal, nullptr, v)) continue;
+      } else {
+        Value first;
+        std::string_view t = n.expr ? n.expr->eval_text(scope, ctx_, env_, &first) : std::string_view{};
+        if (t.empty() || !emit_primitive(n, t, &first, v)) continue;
+      }
+      produced = true;
+    }
     std::size_t mark = trace_path_.size();
     if (trace_) {
       trace_path_ += '.';
       trace_path_ += m.json_name;
     }
-    if (m.array) {
+    if (produced) {
+      // written above
+    } else if (m.array) {
       v.SetArray();
       emit_into_array(*m.node, scope, v);
       produced = !v.Empty();
