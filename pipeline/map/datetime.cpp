@@ -28,11 +28,21 @@ int num(std::string_view s) {
   for (char c : s) v = v * 10 + (c - '0');
   return v;
 }
-void two(std::string& out, int v) {
+// The longest output, "YYYY-MM-DDThh:mm:ss.fffffffff+hh:mm", is 35 bytes:
+// written into a fixed buffer and copied to `out` once.
+struct Text {
+  char b[48];
+  std::size_t n = 0;
+  void push_back(char c) { b[n++] = c; }
+  void append(std::string_view s) {
+    for (char c : s) b[n++] = c;
+  }
+};
+void two(Text& out, int v) {
   out.push_back(static_cast<char>('0' + v / 10 % 10));
   out.push_back(static_cast<char>('0' + v % 10));
 }
-void offset_text(std::string& out, int minutes) {
+void offset_text(Text& out, int minutes) {
   out.push_back(minutes < 0 ? '-' : '+');
   if (minutes < 0) minutes = -minutes;
   two(out, minutes / 60);
@@ -42,9 +52,8 @@ void offset_text(std::string& out, int minutes) {
 
 }  // namespace
 
-bool convert_hl7_datetime(std::string_view in, DateTarget target, const date::time_zone* zone,
-                          std::string& out, std::string& error) {
-  out.clear();
+namespace {
+bool convert(std::string_view in, DateTarget target, const date::time_zone* zone, Text& out, std::string& error) {
   // Split off the zone.
   std::string_view body = in;
   std::string_view tz;
@@ -189,6 +198,16 @@ bool convert_hl7_datetime(std::string_view in, DateTarget target, const date::ti
   }
   offset_text(out, offset_min);
   return true;
+}
+
+}  // namespace
+
+bool convert_hl7_datetime(std::string_view in, DateTarget target, const date::time_zone* zone,
+                          std::string& out, std::string& error) {
+  Text text;
+  const bool ok = convert(in, target, zone, text, error);
+  out.assign(ok ? text.b : "", ok ? text.n : 0);
+  return ok;
 }
 
 }  // namespace dxnorm::map
