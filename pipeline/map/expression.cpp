@@ -588,9 +588,64 @@ std::string_view Expr::eval_text(const Scope& scope, EvalContext& ctx, const Run
   return m->first.text;
 }
 
-bool Expr::eval_bool(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) const {
-  // Truth is "has a non-empty value", which eval_text's memo records too.
+namespace {
+// What a true comparison or logic expression reads as.
+constexpr std::string_view kTrueText = "true";
+}  // namespace
+
+bool Expr::test(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) const {
+  switch (kind) {
+    case Kind::kAnd:
+      return args[0]->eval_bool(scope, ctx, env) && args[1]->eval_bool(scope, ctx, env);
+    case Kind::kOr:
+      return args[0]->eval_bool(scope, ctx, env) || args[1]->eval_bool(scope, ctx, env);
+    case Kind::kNot:
+      return !args[0]->eval_bool(scope, ctx, env);
+    case Kind::kEq:
+    case Kind::kNe: {
+      // Both sides' first values; the views stay valid (input, arena, plan).
+      const std::string_view a = args[0]->eval_text(scope, ctx, env);
+      const std::string_view b = args[1]->eval_text(scope, ctx, env);
+      return (a == b) == (kind == Kind::kEq);
+    }
+    case Kind::kIn:
+      if (args[1]->kind == Kind::kList &&
+          std::all_of(args[1]->args.begin(), args[1]->args.end(),
+                      [](const auto& item) { return item->kind == Kind::kLiteral; })) {
+        const std::string_view a = args[0]->eval_text(scope, ctx, env);
+        if (a.empty()) return false;
+        for (const auto& item : args[1]->args)
+          if (item->literal == a) return true;
+        return false;
+      }
+      break;
+    default:
+      break;
+  }
   return !eval_text(scope, ctx, env).empty();
+}
+
+bool Expr::eval_bool(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) const {
+  // Truth is "has a non-empty value". Logic and comparisons are decided
+  // without the value stack (test()); whole expressions still go through the
+  // memo, which records the truth as eval() would give it ("true" or nothing).
+  const bool logic = kind == Kind::kAnd || kind == Kind::kOr || kind == Kind::kNot || kind == Kind::kEq ||
+                     kind == Kind::kNe || kind == Kind::kIn;
+  if (!logic) return !eval_text(scope, ctx, env).empty();
+  if (memo_id == 0) return test(scope, ctx, env);
+  const void* key = reinterpret_cast<const void*>(memo_id);
+  MemoEntry* m = ctx.memo_slot(key, scope.cursor);
+  if (m->generation == ctx.generation && m->expr == key && EvalContext::same(m->cursor, scope.cursor))
+    return !m->first.text.empty();
+  const bool truth = test(scope, ctx, env);
+  // (test() may have evaluated other memoised expressions into this slot.)
+  m->expr = key;
+  m->cursor = scope.cursor;
+  m->generation = ctx.generation;
+  m->first = Value{};
+  if (truth) m->first.text = kTrueText;
+  m->truth = truth;
+  return truth;
 }
 
 std::size_t Expr::eval(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) const {

@@ -80,6 +80,7 @@ struct Expr {
 
  private:
   bool read_simple(const Scope& scope, EvalContext& ctx, Value& out) const;
+  bool test(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) const;
 };
 
 using ExprPtr = std::unique_ptr<Expr>;

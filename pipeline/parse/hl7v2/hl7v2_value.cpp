@@ -128,34 +128,65 @@ const char* find_any_of(const char* b, const char* e, const char* limit, char x,
 std::string_view part_at(std::string_view field, const Delimiters& d, std::size_t rep, std::size_t comp,
                          std::size_t sub, const char* limit) noexcept {
   if (field.empty() || rep == 0) return {};
-  if (limit < field.data() + field.size()) limit = field.data() + field.size();
   if (comp == 0) sub = 0;
-  const char* const e = field.data() + field.size();
-  const char* start = field.data();  // of the piece the counters stand in
+  const char* const b = field.data();
+  const char* const e = b + field.size();
+  if (limit < e) limit = e;
+  const char* start = b;  // of the piece the counters stand in
   std::size_t r = 1, c = 1, s = 1;
-  for (const char* p = start;; ++p) {
-    p = find_any_of(p, e, limit, d.repetition, d.component, d.subcomponent);
-    const bool at_target = r == rep && (comp == 0 || c == comp) && (sub == 0 || s == sub);
-    if (p == e) return at_target ? std::string_view(start, static_cast<std::size_t>(e - start)) : std::string_view{};
-    const char sep = *p;
+  std::string_view found;
+  // One separator at q: advance the counters; true when the answer is known.
+  auto at = [&](const char* q) -> bool {
+    const char sep = *q;
     if (sep == d.repetition) {
-      if (r == rep) return at_target ? std::string_view(start, static_cast<std::size_t>(p - start)) : std::string_view{};
+      if (r == rep) {
+        if ((comp == 0 || c == comp) && (sub == 0 || s == sub)) found = {start, static_cast<std::size_t>(q - start)};
+        return true;
+      }
       ++r;
       c = s = 1;
-      start = p + 1;
+      start = q + 1;
     } else if (r != rep || comp == 0) {
-      continue;  // inside another repetition, or the whole repetition is wanted
+      // inside another repetition, or the whole repetition is wanted
     } else if (sep == d.component) {
-      if (c == comp) return at_target ? std::string_view(start, static_cast<std::size_t>(p - start)) : std::string_view{};
+      if (c == comp) {
+        if (sub == 0 || s == sub) found = {start, static_cast<std::size_t>(q - start)};
+        return true;
+      }
       ++c;
       s = 1;
-      start = p + 1;
+      start = q + 1;
     } else if (c == comp && sub != 0) {  // a subcomponent separator in the wanted component
-      if (s == sub) return std::string_view(start, static_cast<std::size_t>(p - start));
+      if (s == sub) {
+        found = {start, static_cast<std::size_t>(q - start)};
+        return true;
+      }
       ++s;
-      start = p + 1;
+      start = q + 1;
+    }
+    return false;
+  };
+  const char* p = b;
+#if defined(__SSE2__)
+  // Every separator of a 16-byte block from one compare: fields with many
+  // (empty) components cost a bit scan per separator, not a search.
+  const __m128i vr = _mm_set1_epi8(d.repetition), vc = _mm_set1_epi8(d.component), vs = _mm_set1_epi8(d.subcomponent);
+  for (; p < e && limit - p >= 16; p += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, vr), _mm_cmpeq_epi8(v, vc)), _mm_cmpeq_epi8(v, vs))));
+    if (e - p < 16) mask &= (1u << (e - p)) - 1u;
+    while (mask) {
+      if (at(p + __builtin_ctz(mask))) return found;
+      mask &= mask - 1;
     }
   }
+#endif
+  for (; p < e; ++p)
+    if ((*p == d.repetition || *p == d.component || *p == d.subcomponent) && at(p)) return found;
+  // The end of the field ends whatever piece the counters stand in.
+  if (r == rep && (comp == 0 || c == comp) && (sub == 0 || s == sub)) return {start, static_cast<std::size_t>(e - start)};
+  return {};
 }
 
 std::size_t count_parts(std::string_view raw, char sep) noexcept {
