@@ -137,8 +137,14 @@ Status MappingEngine::convert(const CompiledMapping& mapping, const SourceDocume
       inst.scope = s;
       char id[kResourceIdLength];
       write_resource_id(def.type, keys, id);
+      // Ids are hex digests: comparing the first 8 bytes as one word settles
+      // almost every pair without a memcmp call.
+      std::uint64_t head;
+      std::memcpy(&head, id, sizeof head);
       for (const Instance& other : instances_) {
-        if (other.id != std::string_view(id, kResourceIdLength)) continue;
+        std::uint64_t other_head;
+        std::memcpy(&other_head, other.id.data(), sizeof other_head);
+        if (other_head != head || other.id != std::string_view(id, kResourceIdLength)) continue;
         if (def.merge_duplicates && other.def == inst.def) {
           inst.skipped = true;
         } else {
