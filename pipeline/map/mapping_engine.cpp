@@ -14,6 +14,22 @@ namespace {
 constexpr std::size_t kOutputBuffer = 1u << 20;
 constexpr std::size_t kScopeBlock = 256;
 
+// The member `name` of an object, or nullptr: a length check before any
+// byte compare (rapidjson's FindMember measures the name and memcmps each key).
+const rapidjson::Value* member_named(const rapidjson::Value& obj, std::string_view name) {
+  if (!obj.IsObject()) return nullptr;
+  for (const auto& m : obj.GetObject())
+    if (m.name.GetStringLength() == name.size() && std::memcmp(m.name.GetString(), name.data(), name.size()) == 0)
+      return &m.value;
+  return nullptr;
+}
+
+// Same string value; references to one resource share one pooled string.
+bool same_text(const rapidjson::Value& a, const rapidjson::Value& b) {
+  if (!a.IsString() || !b.IsString() || a.GetStringLength() != b.GetStringLength()) return false;
+  return a.GetString() == b.GetString() || std::memcmp(a.GetString(), b.GetString(), a.GetStringLength()) == 0;
+}
+
 bool within(const SourceGroup* g, const SourceGroup* ancestor) {
   for (; g; g = g->parent)
     if (g == ancestor) return true;
@@ -403,10 +419,11 @@ void MappingEngine::emit_into_array(const TemplateNode& node, const Scope& scope
     bool produced = emit_body(node, s, out);
     trace_path_.resize(mark);
     if (!produced) return;
-    if (node.ref && out.IsObject() && out.HasMember("reference")) {
+    if (node.ref) {
       // Merged resources share an id: refer to each once.
-      for (const auto& x : array.GetArray())
-        if (x.IsObject() && x.HasMember("reference") && x["reference"] == out["reference"]) return;
+      if (const rapidjson::Value* ref = member_named(out, "reference"))
+        for (const auto& x : array.GetArray())
+          if (const rapidjson::Value* other = member_named(x, "reference"); other && same_text(*other, *ref)) return;
     }
     if (node.distinct)
       for (const auto& x : array.GetArray())
@@ -433,8 +450,8 @@ void MappingEngine::emit_object_members(const TemplateNode& node, const Scope& s
   bool written = false;
   for (const TemplateNode* frag : node.merges) {
     if (frag->cond && !frag->cond->eval_bool(scope, ctx_, env_)) continue;
-    if (frag->ref && !obj.HasMember("reference")) emit_reference(*frag->ref, scope, obj);
-    if (frag->translate && !obj.HasMember("coding")) emit_translate(*frag->translate, scope, obj);
+    if (frag->ref && !member_named(obj, "reference")) emit_reference(*frag->ref, scope, obj);
+    if (frag->translate && !member_named(obj, "coding")) emit_translate(*frag->translate, scope, obj);
     emit_object_members(*frag, scope, obj, check_all || written);
     written = true;
   }
