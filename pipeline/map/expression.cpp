@@ -667,6 +667,12 @@ std::size_t Expr::eval(const Scope& scope, EvalContext& ctx, const RuntimeEnv& e
       push_text(literal);
       return 1;
     case Kind::kPath:
+      if (path->single) {  // one value: the direct read (cached segment lookups), in place on the stack
+        st.emplace_back();
+        if (path->read_first(scope, ctx, st.back())) return 1;
+        st.pop_back();
+        return 0;
+      }
       return path->eval(scope, ctx, path->multi);
     case Kind::kList: {
       std::size_t n = 0;

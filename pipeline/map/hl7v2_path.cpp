@@ -532,7 +532,13 @@ bool Hl7Path::read_first(const Scope& scope, EvalContext& ctx, Value& out) const
     const std::int32_t s = nearest_segment(p, scope, ctx);
     return s >= 0 && field_value(p, s, ctx, out);
   }
-  return SourcePath::read_first(scope, ctx, out);
+  // Group-qualified or numbered segments: the generic resolution; its one
+  // value (empty or not), as for the fast path above.
+  const std::size_t base = ctx.stack.size();
+  const std::size_t n = eval(scope, ctx, false);
+  if (n) out = ctx.stack[base];
+  ctx.stack.resize(base);
+  return n > 0;
 }
 
 void Hl7Path::iterate(const Scope& scope, EvalContext& ctx, std::vector<Cursor>& out) const {
@@ -668,6 +674,7 @@ class Hl7v2Format final : public SourceFormat {
     auto p = std::make_unique<Hl7Path>();
     if (!parse_hl7_path(text, *p, error)) return nullptr;
     p->multi = p->rep_all || p->seg_all;
+    p->single = !p->multi;
     p->names_leaf = !p->segment.empty();
     if (const auto* structure = static_cast<const hl7v2::GroupDef*>(pc.structure)) {
       for (const auto& g : p->groups)

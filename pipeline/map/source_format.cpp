@@ -9,9 +9,14 @@ namespace dxnorm::map {
 bool SourcePath::read_first(const Scope& scope, EvalContext& ctx, Value& out) const {
   const std::size_t base = ctx.stack.size();
   const std::size_t n = eval(scope, ctx, false);
-  if (n) out = ctx.stack[base];
+  bool found = false;
+  for (std::size_t i = 0; i < n && !found; ++i)
+    if (!ctx.stack[base + i].text.empty()) {
+      out = ctx.stack[base + i];
+      found = true;
+    }
   ctx.stack.resize(base);
-  return n > 0;
+  return found;
 }
 
 namespace {

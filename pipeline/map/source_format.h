@@ -30,9 +30,13 @@ class SourcePath {
 
   // Read: push the value(s) onto ctx.stack; returns how many.
   virtual std::size_t eval(const Scope& scope, EvalContext& ctx, bool all) const = 0;
-  // The value eval(scope, ctx, false) pushes first, written to `out` without
-  // the value stack (single reads are most of the per-message work); false
-  // when the read gives no value. The default goes through eval().
+  // True when eval(scope, ctx, false) pushes at most one value (then
+  // read_first() gives exactly that value, empty or not).
+  bool single = false;
+  // The first non-empty value eval(scope, ctx, false) pushes, written to
+  // `out` without the value stack (single reads are most of the per-message
+  // work); false when there is none. A `single` path may also return its one
+  // value with empty text (an explicit null). The default goes through eval().
   virtual bool read_first(const Scope& scope, EvalContext& ctx, Value& out) const;
   // Iterate: the scopes a `$each` / `for` over this path visits.
   virtual void iterate(const Scope& scope, EvalContext& ctx, std::vector<Cursor>& out) const = 0;
