@@ -4,7 +4,7 @@
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config git
       librdkafka-dev rapidjson-dev libyaml-cpp-dev libpoco-dev doctest-dev libssl-dev
-      libhowardhinnant-date-dev tzdata libbenchmark-dev kcat curl ca-certificates)
+      libhowardhinnant-date-dev tzdata libbenchmark-dev libjemalloc-dev kcat curl ca-certificates)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
