@@ -20,10 +20,17 @@
 // delivery ack) as bucket upper bounds, and the peak resident memory of the
 // whole process (VmHWM: pipeline + mock broker + benchmark clients).
 //
-// Run: build/bench/bench_pipeline [--messages 100000] [--workers 2]
-//        [--partitions 6] [--out-partitions 6] [--rate R --seconds S]
+// Configuration: config/dxnorm.yaml as shipped (or --config FILE), loaded
+// with RunConfig::load like `dxnorm run` does; only the bootstrap address
+// (this process's embedded broker) and group.id are replaced. The options
+// below override the file for experiments.
+//
+// Run: build/bench/bench_pipeline [--config FILE] [--messages 100000]
+//        [--workers W] [--partitions P] [--out-partitions P]
+//        [--rate R --seconds S]
 //        [--consumer NAME=VALUE]... [--producer NAME=VALUE]...  (librdkafka
-//        properties on top of config/dxnorm.yaml's, e.g. fetch.wait.max.ms=10)
+//        properties on top of the config's, e.g. fetch.wait.max.ms=10)
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -58,10 +65,11 @@ using namespace std::chrono_literals;
 namespace {
 
 struct Options {
+  std::string config = std::string(DXNORM_SOURCE_DIR) + "/config/dxnorm.yaml";
   long messages = 100000;
-  int workers = 2;
-  int partitions = 6;
-  int out_partitions = 6;
+  int workers = 0;         // 0: the config's
+  int partitions = 0;      // input partitions; 0: the config's embedded-broker.partitions
+  int out_partitions = 0;  // 0: the config's embedded-broker.output-partitions
   double rate = 0;  // > 0: fixed-rate mode
   double seconds = 20;
   std::map<std::string, std::string> consumer, producer;  // extra librdkafka properties
@@ -96,6 +104,11 @@ std::string proc_status(const char* field) {
   return "?";
 }
 
+// Resets VmHWM to the current RSS (Linux >= 4.0: "5" > clear_refs).
+void reset_peak_rss() {
+  std::ofstream("/proc/self/clear_refs") << "5";
+}
+
 // p-quantile of a Prometheus histogram in `text`: the upper bound of the
 // first bucket holding it ("<= X s").
 std::string histogram_quantile(const std::string& text, const std::string& name, double q) {
@@ -115,6 +128,14 @@ std::string histogram_quantile(const std::string& text, const std::string& name,
   return "n/a";
 }
 
+// CPU time (user + system) of the whole process so far, in seconds.
+double process_cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
 double quantile(std::vector<double>& v, double q) {
   if (v.empty()) return NAN;
   std::size_t k = std::min(v.size() - 1, static_cast<std::size_t>(q * static_cast<double>(v.size())));
@@ -122,20 +143,19 @@ double quantile(std::vector<double>& v, double q) {
   return v[k];
 }
 
-runtime::RunConfig bench_config(const kafka::EmbeddedBroker& broker, const Options& o) {
-  runtime::RunConfig c;
-  c.file = "<bench>";
-  // As config/dxnorm.yaml ships, plus the broker address.
-  c.kafka = {{"bootstrap.servers", broker.bootstraps()}};
-  c.consumer = {{"group.id", "dxnorm-bench"}, {"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "1000"}};
-  c.producer = {{"linger.ms", "5"}};
+// The shipped configuration (config/dxnorm.yaml, or --config), so that the
+// figures are for the shipped consumer/producer bounds, batching, workers
+// and embedded-broker partitions. Overridden: the broker address (this
+// process's embedded broker), the group id, and what the command line says.
+runtime::RunConfig bench_config(const Options& o) {
+  runtime::RunConfig c = runtime::RunConfig::load(o.config);
+  if (!c.embedded()) throw std::runtime_error(o.config + ": sets bootstrap.servers; the bench needs the embedded broker");
+  c.consumer["group.id"] = "dxnorm-bench";
   for (const auto& [k, v] : o.consumer) c.consumer[k] = v;
   for (const auto& [k, v] : o.producer) c.producer[k] = v;
-  runtime::InputTopic in;
-  in.topic = "hl7v2.in";
-  c.inputs.push_back(in);
-  c.mappings_dir = std::string(DXNORM_SOURCE_DIR) + "/mappings";
-  c.workers = o.workers;
+  if (o.workers > 0) c.workers = o.workers;
+  if (o.partitions > 0) c.embedded_partitions = o.partitions;
+  if (o.out_partitions > 0) c.embedded_output_partitions = o.out_partitions;
   return c;
 }
 
@@ -218,7 +238,8 @@ int main(int argc, char** argv) {
       if (i + 1 >= argc) throw std::runtime_error(a + " needs a value");
       return argv[++i];
     };
-    if (a == "--messages") o.messages = std::stol(next());
+    if (a == "--config") o.config = next();
+    else if (a == "--messages") o.messages = std::stol(next());
     else if (a == "--workers") o.workers = std::stoi(next());
     else if (a == "--partitions") o.partitions = std::stoi(next());
     else if (a == "--out-partitions") o.out_partitions = std::stoi(next());
@@ -231,7 +252,7 @@ int main(int argc, char** argv) {
       (a == "--consumer" ? o.consumer : o.producer)[kv.substr(0, eq)] = kv.substr(eq + 1);
     }
     else {
-      std::cerr << "usage: bench_pipeline [--messages N] [--workers W] [--partitions P] [--out-partitions P] "
+      std::cerr << "usage: bench_pipeline [--config FILE] [--messages N] [--workers W] [--partitions P] [--out-partitions P] "
                    "[--rate MSG_PER_S --seconds S] [--consumer NAME=VALUE]... [--producer NAME=VALUE]...\n";
       return 2;
     }
@@ -242,17 +263,28 @@ int main(int argc, char** argv) {
   });
 
   const std::string message = read_file(std::string(DXNORM_SOURCE_DIR) + "/bench/data/oru_r01_cmp_14obx.hl7");
-  kafka::EmbeddedBroker broker(1);
-  runtime::Metrics metrics;
-  auto cfg = bench_config(broker, o);
+  auto cfg = bench_config(o);
+  // As `dxnorm run` starts its embedded broker.
+  kafka::EmbeddedBroker broker(cfg.embedded_brokers);
   for (const auto& t : cfg.all_topics())
-    broker.create_topic({t, t == "hl7v2.in" ? o.partitions : o.out_partitions, 1});
+    broker.create_topic({t, cfg.embedded_partitions_for(t), std::min(cfg.embedded_brokers, 3)});
+  cfg.kafka["bootstrap.servers"] = broker.bootstraps();
+  const int in_partitions = cfg.embedded_partitions_for("hl7v2.in");
+  const int out_partitions = cfg.embedded_partitions_for("fhir.DiagnosticReport");
+  runtime::Metrics metrics;
   map::LoaderOptions lo;
   auto mappings = map::MappingSet::load(cfg.mappings_dir, lo);
 
-  std::printf("bench_pipeline: %s, %d worker(s), input %d partition(s), outputs %d partition(s), %ld-core machine\n",
-              o.rate > 0 ? "fixed-rate mode" : "backlog mode", o.workers, o.partitions, o.out_partitions,
-              sysconf(_SC_NPROCESSORS_ONLN));
+  std::printf("bench_pipeline: %s, %s, %d worker(s), input %d partition(s), outputs %d partition(s), %ld-core machine\n",
+              o.rate > 0 ? "fixed-rate mode" : "backlog mode", o.config.c_str(), cfg.workers, in_partitions,
+              out_partitions, sysconf(_SC_NPROCESSORS_ONLN));
+  std::printf("consumer:");
+  for (const auto& [k, v] : kafka::merge_properties(cfg.kafka, cfg.consumer))
+    if (k != "bootstrap.servers") std::printf(" %s=%s", k.c_str(), v.c_str());
+  std::printf("\nproducer:");
+  for (const auto& [k, v] : kafka::merge_properties(cfg.kafka, cfg.producer))
+    if (k != "bootstrap.servers") std::printf(" %s=%s", k.c_str(), v.c_str());
+  std::printf("\n");
 
   if (o.rate <= 0) {
     // ---- backlog: pre-publish N, then drain.
@@ -262,7 +294,12 @@ int main(int argc, char** argv) {
     std::atomic<std::size_t> delivered{0}, failed{0};
     {
       kafka::KafkaSinkOptions so;
-      so.properties = {{"bootstrap.servers", broker.bootstraps()}, {"compression.type", "lz4"}, {"linger.ms", "50"}};
+      // A bounded queue: unbounded, the generator outruns the broker and
+      // the queued copies (up to N x 3.9 KB) used to dominate VmHWM.
+      so.properties = {{"bootstrap.servers", broker.bootstraps()},
+                       {"compression.type", "lz4"},
+                       {"linger.ms", "50"},
+                       {"queue.buffering.max.kbytes", "16384"}};
       kafka::KafkaSink sink(so);
       for (std::size_t i = 0; i < n; ++i) {
         const std::string id = "BENCH-" + std::to_string(i);
@@ -276,18 +313,25 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "pre-publish failed: %zu of %zu delivered\n", delivered.load(), n);
       return 1;
     }
-    std::printf("pre-published %zu messages in %.2f s (lz4); VmRSS now %s\n", delivered.load(),
-                std::chrono::duration<double>(Clock::now() - t0).count(), proc_status("VmRSS:").c_str());
+    std::printf("pre-published %zu messages in %.2f s (lz4); VmRSS now %s, peak so far %s\n", delivered.load(),
+                std::chrono::duration<double>(Clock::now() - t0).count(), proc_status("VmRSS:").c_str(),
+                proc_status("VmHWM:").c_str());
+    reset_peak_rss();  // the peak reported below is the pipeline's run
 
     runtime::PipelineRunner runner(cfg, mappings, metrics);
     std::thread th([&] { (void)runner.run(); });
     Clock::time_point first{}, last{};
+    double cpu_first = 0, cpu_last = 0;
     const auto deadline = Clock::now() + std::chrono::seconds(600);
     while (Clock::now() < deadline) {
       auto c = runner.counts();
-      if (first == Clock::time_point{} && c.consumed > 0) first = Clock::now();
+      if (first == Clock::time_point{} && c.consumed > 0) {
+        first = Clock::now();
+        cpu_first = process_cpu_seconds();
+      }
       if (c.published + c.dead_lettered >= n) {
         last = Clock::now();
+        cpu_last = process_cpu_seconds();
         break;
       }
       std::this_thread::sleep_for(1ms);
@@ -307,6 +351,12 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long>(c.dead_lettered), static_cast<unsigned long>(c.retried));
     std::printf("sustained throughput (first consume -> last delivery ack): %.0f messages/s over %.2f s\n",
                 static_cast<double>(n) / secs, secs);
+    // Less sensitive to other load on the machine than the rate: what one
+    // message costs the whole process (pipeline, mock broker, librdkafka).
+    const double cpu = cpu_last - cpu_first;
+    std::printf("process CPU over that interval: %.1f µs per message (%.2f cores busy; %.0f messages/s if %ld cores were ours)\n",
+                cpu / static_cast<double>(n) * 1e6, cpu / secs, static_cast<double>(n) / cpu * static_cast<double>(sysconf(_SC_NPROCESSORS_ONLN)),
+                sysconf(_SC_NPROCESSORS_ONLN));
     print_runner_latency(metrics);
   } else {
     // ---- fixed rate: runner first, then produce at `rate` while a downstream
@@ -315,7 +365,7 @@ int main(int argc, char** argv) {
     runtime::PipelineRunner runner(cfg, mappings, metrics);
     std::thread th([&] { (void)runner.run(); });
     while (!runner.ready()) std::this_thread::sleep_for(10ms);
-    LatencyReader reader(broker.bootstraps(), "fhir.DiagnosticReport", o.out_partitions, n);
+    LatencyReader reader(broker.bootstraps(), "fhir.DiagnosticReport", out_partitions, n);
     std::this_thread::sleep_for(500ms);
     std::vector<Clock::time_point> produced(n);
     kafka::KafkaSinkOptions so;
@@ -351,7 +401,7 @@ int main(int argc, char** argv) {
                 lat.size(), n, quantile(lat, 0.5), quantile(lat, 0.99), quantile(lat, 1.0));
     print_runner_latency(metrics);
   }
-  std::printf("peak resident memory (VmHWM, whole process incl. the mock broker's retained data): %s\n",
-              proc_status("VmHWM:").c_str());
+  std::printf("peak resident memory (VmHWM%s, whole process incl. the mock broker's retained data): %s\n",
+              o.rate > 0 ? "" : " since the pre-publish", proc_status("VmHWM:").c_str());
   return 0;
 }

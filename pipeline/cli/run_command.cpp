@@ -143,7 +143,7 @@ int run_main(const std::vector<std::string>& args) {
     if (cfg.embedded()) {
       broker = std::make_unique<kafka::EmbeddedBroker>(cfg.embedded_brokers);
       for (const auto& t : cfg.all_topics())
-        broker->create_topic({t, cfg.embedded_partitions, std::min(cfg.embedded_brokers, 3)});
+        broker->create_topic({t, cfg.embedded_partitions_for(t), std::min(cfg.embedded_brokers, 3)});
       cfg.kafka["bootstrap.servers"] = broker->bootstraps();
       broker->write_bootstraps(cfg.bootstrap_file);
       std::cerr << kafka::embedded_broker_warning() << "\n";
@@ -223,7 +223,7 @@ int broker_main(const std::vector<std::string>& args) {
   kafka::BrokerOptions bo;
   bo.brokers = pa.has("brokers") ? std::stoi(pa.get("brokers")) : cfg.embedded_brokers;
   bo.bootstrap_file = pa.get("bootstrap-file", cfg.bootstrap_file);
-  for (const auto& t : cfg.all_topics()) bo.topics.push_back({t, cfg.embedded_partitions, 1});
+  for (const auto& t : cfg.all_topics()) bo.topics.push_back({t, cfg.embedded_partitions_for(t), 1});
   for (const auto& t : pa.all("topic")) {
     auto c = t.find(':');
     bo.topics.push_back({t.substr(0, c), c == std::string::npos ? cfg.embedded_partitions : std::stoi(t.substr(c + 1)), 1});

@@ -27,6 +27,12 @@ std::vector<std::string> RunConfig::all_topics() const {
   return t;
 }
 
+int RunConfig::embedded_partitions_for(const std::string& topic) const {
+  for (const auto& i : inputs)
+    if (i.topic == topic) return embedded_partitions;
+  return embedded_output_partitions > 0 ? embedded_output_partitions : embedded_partitions;
+}
+
 namespace {
 
 bool scalar(const std::string& file, const YAML::Node& v, Diagnostics& d, const std::string& what) {
@@ -111,15 +117,17 @@ RunConfig RunConfig::load(const std::string& path) {
       }
     } else if (k == "embedded-broker") {
       if (!v.IsMap()) {
-        d.error(path, v, "embedded-broker is a map: brokers, partitions, bootstrap-file");
+        d.error(path, v, "embedded-broker is a map: brokers, partitions, output-partitions, bootstrap-file");
         continue;
       }
       for (const auto& kk : v) {
         std::string n = kk.first.as<std::string>();
         if (n == "brokers") c.embedded_brokers = read_int(path, kk.second, d, "embedded-broker.brokers", 1, 9);
         else if (n == "partitions") c.embedded_partitions = read_int(path, kk.second, d, "embedded-broker.partitions", 1, 256);
+        else if (n == "output-partitions")
+          c.embedded_output_partitions = read_int(path, kk.second, d, "embedded-broker.output-partitions", 1, 256);
         else if (n == "bootstrap-file") c.bootstrap_file = kk.second.as<std::string>();
-        else d.error(path, kk.first, "unknown key 'embedded-broker." + n + "' (expected brokers, partitions, bootstrap-file)");
+        else d.error(path, kk.first, "unknown key 'embedded-broker." + n + "' (expected brokers, partitions, output-partitions, bootstrap-file)");
       }
     } else if (k == "inputs") {
       inputs_node.reset(v);

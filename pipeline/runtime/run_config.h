@@ -49,13 +49,17 @@ struct RunConfig {
   int reload_interval_ms = 2000;
   // Embedded broker (used only without kafka.bootstrap.servers).
   int embedded_brokers = 1;
-  int embedded_partitions = 6;
+  int embedded_partitions = 6;         // input topics (bounds consumer parallelism)
+  int embedded_output_partitions = 0;  // every other topic; 0: embedded_partitions
   std::string bootstrap_file = "dxnorm-bootstrap.txt";
 
   bool embedded() const { return kafka.find("bootstrap.servers") == kafka.end(); }
   std::string resource_topic(const std::string& type) const { return resource_topic_prefix + type; }
   // Every topic dxnorm reads or writes (for the embedded broker).
   std::vector<std::string> all_topics() const;
+  // Partitions the embedded broker gives `topic`: embedded_partitions for an
+  // input topic, embedded_output_partitions (if set) for any other.
+  int embedded_partitions_for(const std::string& topic) const;
 
   static RunConfig load(const std::string& path);
 };
