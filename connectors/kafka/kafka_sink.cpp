@@ -23,8 +23,20 @@ void DeliveryCompletion::fire(const Status& outcome) noexcept {
   }
 }
 
+void DeliveryCompletion::retain(const std::shared_ptr<DeliveryCompletion>& self) noexcept {
+  // Before seal(), so pending_ > 0: no release() can drop self_ meanwhile.
+  // The final release() reads self_ after an acq_rel decrement that follows
+  // this write, so it sees it.
+  if (!retained_.exchange(true, std::memory_order_relaxed)) self_ = self;
+}
+
 void DeliveryCompletion::release() noexcept {
-  if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) fire(ok_status());
+  if (pending_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  fire(ok_status());  // no-op if a failure fired first
+  // Every record is reported and seal() was called: nothing touches this
+  // completion any more but its owners. Dropping the self-reference may
+  // destroy it (and what keep_alive() holds): last statement.
+  std::shared_ptr<DeliveryCompletion> self = std::move(self_);
 }
 
 void DeliveryCompletion::seal() noexcept { release(); }
@@ -36,7 +48,7 @@ void DeliveryCompletion::on_delivered() noexcept {
 
 void DeliveryCompletion::on_failed(Error error) noexcept {
   fire(Status(std::move(error)));  // first error wins; later outcomes ignored
-  pending_.fetch_sub(1, std::memory_order_acq_rel);
+  release();
 }
 
 // ---- KafkaSink --------------------------------------------------------------
@@ -91,26 +103,57 @@ void KafkaSink::error_cb(rd_kafka_t* rk, int err, const char* reason, void* opaq
 
 void KafkaSink::delivery_cb(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaque) {
   auto* reports = static_cast<Reports*>(opaque);
-  // Owned: one strong reference per record, taken in produce().
-  std::unique_ptr<std::shared_ptr<DeliveryCompletion>> completion(
-      static_cast<std::shared_ptr<DeliveryCompletion>*>(msg->_private));
+  // The record's pending count, taken in produce(); the completion keeps
+  // itself alive until its last one is released (DeliveryCompletion::retain).
+  // Releasing may destroy the completion and a borrowed payload with it:
+  // nothing below reads msg->payload.
+  auto* completion = static_cast<DeliveryCompletion*>(msg->_private);
   if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
     reports->delivered.fetch_add(1, std::memory_order_relaxed);
-    if (completion) (*completion)->on_delivered();
+    if (completion) completion->on_delivered();
     return;
   }
   reports->failed.fetch_add(1, std::memory_order_relaxed);
   std::string where = topic_location(rd_kafka_topic_name(msg->rkt), msg->partition);
   Error error = kafka_error(msg->err, Stage::kPublish, where);
   log(kLogWarning, "kafka sink: delivery failed " + where + ": " + rd_kafka_err2name(msg->err));
-  if (completion) (*completion)->on_failed(std::move(error));
+  if (completion) completion->on_failed(std::move(error));
+}
+
+rd_kafka_topic_t* KafkaSink::topic_handle(std::string_view topic) {
+  std::lock_guard lock(topics_mu_);
+  if (auto it = topics_.find(topic); it != topics_.end()) return it->second.get();
+  std::string name(topic);
+  // No topic conf: the producer's default topic conf (acks, partitioner...),
+  // as producev(RD_KAFKA_V_TOPIC) would use.
+  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk_.get(), name.c_str(), nullptr);
+  if (rkt == nullptr) return nullptr;
+  topics_.emplace(std::move(name), std::unique_ptr<rd_kafka_topic_t, TopicDeleter>(rkt));
+  return rkt;
 }
 
 Status KafkaSink::produce(std::string_view topic, std::string_view key, std::string_view value,
                           const KafkaHeaders& headers, const std::shared_ptr<DeliveryCompletion>& completion) {
+  return produce_impl(topic, key, value, RD_KAFKA_MSG_F_COPY, headers, completion);
+}
+
+Status KafkaSink::produce_borrowed(std::string_view topic, std::string_view key, std::string_view value,
+                                   const KafkaHeaders& headers, const std::shared_ptr<DeliveryCompletion>& completion) {
+  if (!completion) {
+    return make_error(StatusCode::kFailedPrecondition, Stage::kPublish, "KAFKA_SINK_NO_COMPLETION",
+                      std::string(topic), "produce_borrowed needs a completion that owns the payload");
+  }
+  return produce_impl(topic, key, value, 0 /* no copy, no free */, headers, completion);
+}
+
+Status KafkaSink::produce_impl(std::string_view topic, std::string_view key, std::string_view value, int msgflags,
+                               const KafkaHeaders& headers, const std::shared_ptr<DeliveryCompletion>& completion) {
   // From here on every path ends in exactly one of: the record is queued
   // (delivery_cb settles it) or on_failed() settles it now.
-  if (completion) completion->add_pending();
+  if (completion) {
+    completion->retain(completion);
+    completion->add_pending();
+  }
   auto fail = [&](Error error) -> Status {
     if (completion) completion->on_failed(error);
     return error;
@@ -122,9 +165,12 @@ Status KafkaSink::produce(std::string_view topic, std::string_view key, std::str
   if (reports_.fatal.load()) {
     if (auto fatal = fatal_error()) return fail(*fatal);
   }
-  std::unique_ptr<std::shared_ptr<DeliveryCompletion>> opaque(
-      completion ? new std::shared_ptr<DeliveryCompletion>(completion) : nullptr);
-  const std::string topic_name(topic);
+  rd_kafka_topic_t* rkt = topic_handle(topic);
+  if (rkt == nullptr) {
+    const rd_kafka_resp_err_t err = rd_kafka_last_error();
+    log(kLogWarning, "kafka sink: topic " + std::string(topic) + " refused: " + rd_kafka_err2name(err));
+    return fail(kafka_error(err, Stage::kPublish, std::string(topic)));
+  }
   const auto deadline = std::chrono::steady_clock::now() + queue_full_timeout_;
   auto backoff = std::chrono::microseconds(200);
   for (;;) {
@@ -137,14 +183,13 @@ Status KafkaSink::produce(std::string_view topic, std::string_view key, std::str
       }
     }
     rd_kafka_resp_err_t err = rd_kafka_producev(
-        rk_.get(), RD_KAFKA_V_TOPIC(topic_name.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        rk_.get(), RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_MSGFLAGS(msgflags),
         RD_KAFKA_V_KEY(key.empty() ? nullptr : const_cast<char*>(key.data()), key.size()),
         RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
-        RD_KAFKA_V_HEADERS(hdrs.get()), RD_KAFKA_V_OPAQUE(opaque.get()), RD_KAFKA_V_END);
+        RD_KAFKA_V_HEADERS(hdrs.get()), RD_KAFKA_V_OPAQUE(completion.get()), RD_KAFKA_V_END);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      (void)hdrs.release();    // owned by the message now
-      (void)opaque.release();  // freed by delivery_cb
-      return ok_status();
+      (void)hdrs.release();  // owned by the message now
+      return ok_status();    // delivery_cb releases the pending count
     }
     if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && std::chrono::steady_clock::now() < deadline) {
       // The poll thread drains delivery reports; wait for room.
@@ -152,8 +197,8 @@ Status KafkaSink::produce(std::string_view topic, std::string_view key, std::str
       backoff = std::min(backoff * 2, std::chrono::microseconds(20'000));
       continue;
     }
-    log(kLogWarning, "kafka sink: produce to " + topic_name + " failed: " + rd_kafka_err2name(err));
-    return fail(kafka_error(err, Stage::kPublish, topic_name));
+    log(kLogWarning, "kafka sink: produce to " + std::string(topic) + " failed: " + rd_kafka_err2name(err));
+    return fail(kafka_error(err, Stage::kPublish, std::string(topic)));
   }
 }
 

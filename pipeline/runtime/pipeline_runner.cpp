@@ -293,8 +293,15 @@ struct PipelineRunner::Impl {
     }
     auto completion = kafka::DeliveryCompletion::create(
         [this, job, w, dead, labels](const Status& s) { on_done(job, w, s, dead, labels); });
-    for (const auto& rec : records)
-      if (!sink->produce(rec.topic, rec.key, rec.value, *rec.headers, completion).ok()) break;  // the completion has the error
+    // The completion owns this attempt's records: their values go to
+    // librdkafka without a copy and stay valid until the last delivery
+    // report, even after an early failure re-queued the job (a retry builds
+    // new records; it never touches these).
+    auto owned = std::make_shared<const std::vector<OutputRecord>>(std::move(records));
+    records.clear();  // moved-from: reused for the next message
+    completion->keep_alive(owned);
+    for (const auto& rec : *owned)
+      if (!sink->produce_borrowed(rec.topic, rec.key, rec.value, *rec.headers, completion).ok()) break;  // the completion has the error
     completion->seal();
   }
 
