@@ -25,7 +25,11 @@
 // (this process's embedded broker) and group.id are replaced. The options
 // below override the file for experiments.
 //
-// Run: build/bench/bench_pipeline [--config FILE] [--messages 100000]
+// With --bootstrap-file FILE the broker is another process (`dxnorm broker
+// --config <same config> --bootstrap-file FILE`), so that the peak RSS shown
+// is the pipeline's own; the broker's is that process's VmHWM.
+//
+// Run: build/bench/bench_pipeline [--config FILE] [--bootstrap-file FILE] [--messages 100000]
 //        [--workers W] [--partitions P] [--out-partitions P]
 //        [--rate R --seconds S]
 //        [--consumer NAME=VALUE]... [--producer NAME=VALUE]...  (librdkafka
@@ -36,12 +40,14 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -66,6 +72,7 @@ namespace {
 
 struct Options {
   std::string config = std::string(DXNORM_SOURCE_DIR) + "/config/dxnorm.yaml";
+  std::string bootstrap_file;  // set: use that broker (`dxnorm broker`) instead of one in this process
   long messages = 100000;
   int workers = 0;         // 0: the config's
   int partitions = 0;      // input partitions; 0: the config's embedded-broker.partitions
@@ -239,6 +246,7 @@ int main(int argc, char** argv) {
       return argv[++i];
     };
     if (a == "--config") o.config = next();
+    else if (a == "--bootstrap-file") o.bootstrap_file = next();
     else if (a == "--messages") o.messages = std::stol(next());
     else if (a == "--workers") o.workers = std::stoi(next());
     else if (a == "--partitions") o.partitions = std::stoi(next());
@@ -252,7 +260,7 @@ int main(int argc, char** argv) {
       (a == "--consumer" ? o.consumer : o.producer)[kv.substr(0, eq)] = kv.substr(eq + 1);
     }
     else {
-      std::cerr << "usage: bench_pipeline [--config FILE] [--messages N] [--workers W] [--partitions P] [--out-partitions P] "
+      std::cerr << "usage: bench_pipeline [--config FILE] [--bootstrap-file FILE] [--messages N] [--workers W] [--partitions P] [--out-partitions P] "
                    "[--rate MSG_PER_S --seconds S] [--consumer NAME=VALUE]... [--producer NAME=VALUE]...\n";
       return 2;
     }
@@ -265,10 +273,22 @@ int main(int argc, char** argv) {
   const std::string message = read_file(std::string(DXNORM_SOURCE_DIR) + "/bench/data/oru_r01_cmp_14obx.hl7");
   auto cfg = bench_config(o);
   // As `dxnorm run` starts its embedded broker.
-  kafka::EmbeddedBroker broker(cfg.embedded_brokers);
-  for (const auto& t : cfg.all_topics())
-    broker.create_topic({t, cfg.embedded_partitions_for(t), std::min(cfg.embedded_brokers, 3)});
-  cfg.kafka["bootstrap.servers"] = broker.bootstraps();
+  // With --bootstrap-file, the broker is another process (`dxnorm broker
+  // --config <same file>` creates the same topics) and VmHWM below is the
+  // pipeline's own, plus the benchmark's clients.
+  std::unique_ptr<kafka::EmbeddedBroker> embedded;
+  std::string bootstraps;
+  if (o.bootstrap_file.empty()) {
+    embedded = std::make_unique<kafka::EmbeddedBroker>(cfg.embedded_brokers);
+    for (const auto& t : cfg.all_topics())
+      embedded->create_topic({t, cfg.embedded_partitions_for(t), std::min(cfg.embedded_brokers, 3)});
+    bootstraps = embedded->bootstraps();
+  } else {
+    bootstraps = read_file(o.bootstrap_file);
+    while (!bootstraps.empty() && std::isspace(static_cast<unsigned char>(bootstraps.back()))) bootstraps.pop_back();
+    cfg.consumer["group.id"] += "-" + std::to_string(getpid());  // a fresh group: start at the beginning
+  }
+  cfg.kafka["bootstrap.servers"] = bootstraps;
   const int in_partitions = cfg.embedded_partitions_for("hl7v2.in");
   const int out_partitions = cfg.embedded_partitions_for("fhir.DiagnosticReport");
   runtime::Metrics metrics;
@@ -296,7 +316,7 @@ int main(int argc, char** argv) {
       kafka::KafkaSinkOptions so;
       // A bounded queue: unbounded, the generator outruns the broker and
       // the queued copies (up to N x 3.9 KB) used to dominate VmHWM.
-      so.properties = {{"bootstrap.servers", broker.bootstraps()},
+      so.properties = {{"bootstrap.servers", bootstraps},
                        {"compression.type", "lz4"},
                        {"linger.ms", "50"},
                        {"queue.buffering.max.kbytes", "16384"}};
@@ -365,11 +385,11 @@ int main(int argc, char** argv) {
     runtime::PipelineRunner runner(cfg, mappings, metrics);
     std::thread th([&] { (void)runner.run(); });
     while (!runner.ready()) std::this_thread::sleep_for(10ms);
-    LatencyReader reader(broker.bootstraps(), "fhir.DiagnosticReport", out_partitions, n);
+    LatencyReader reader(bootstraps, "fhir.DiagnosticReport", out_partitions, n);
     std::this_thread::sleep_for(500ms);
     std::vector<Clock::time_point> produced(n);
     kafka::KafkaSinkOptions so;
-    so.properties = {{"bootstrap.servers", broker.bootstraps()}, {"linger.ms", "1"}};
+    so.properties = {{"bootstrap.servers", bootstraps}, {"linger.ms", "1"}};
     kafka::KafkaSink sink(so);
     const auto start = Clock::now();
     for (std::size_t i = 0; i < n; ++i) {
@@ -401,7 +421,8 @@ int main(int argc, char** argv) {
                 lat.size(), n, quantile(lat, 0.5), quantile(lat, 0.99), quantile(lat, 1.0));
     print_runner_latency(metrics);
   }
-  std::printf("peak resident memory (VmHWM%s, whole process incl. the mock broker's retained data): %s\n",
-              o.rate > 0 ? "" : " since the pre-publish", proc_status("VmHWM:").c_str());
+  std::printf("peak resident memory (VmHWM%s, %s): %s\n", o.rate > 0 ? "" : " since the pre-publish",
+              embedded ? "whole process incl. the mock broker's retained data" : "pipeline and benchmark clients; broker elsewhere",
+              proc_status("VmHWM:").c_str());
   return 0;
 }
