@@ -488,7 +488,10 @@ void MappingEngine::emit_object_members(const TemplateNode& node, const Scope& s
     if (produced) {
       // written above
     } else if (m.array) {
-      v.SetArray();
+      // Most FHIR arrays hold one or two items: rapidjson would reserve 16
+      // slots on the first push (the pool then spreads every message over
+      // ~10x the memory it writes).
+      v.SetArray().Reserve(2, doc_->GetAllocator());
       emit_into_array(*m.node, scope, v);
       produced = !v.Empty();
     } else {
