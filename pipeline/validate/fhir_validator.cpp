@@ -258,9 +258,25 @@ struct FhirValidator::Rules {
   };
 
   struct Type;
-  // How a property's value is checked (mirrors the order of the R4 rules:
-  // an inline backbone first, then the abstract Resource, then the type).
-  enum class Shape : std::uint8_t { kPrimitive, kObject, kReference, kResource };
+  // How a property's value is checked, in one code: the shape (mirrors the
+  // order of the R4 rules: an inline backbone first, then the abstract
+  // Resource, then the type), and for a primitive its JSON type and lexical
+  // check together, so that a value costs one dispatch.
+  enum class Kind : std::uint8_t {
+    kObject, kReference, kResource,
+    kBoolean,                                          // JSON boolean
+    kDecimal, kInteger, kPositiveInt, kUnsignedInt,    // JSON number (kInteger: any other number primitive)
+    // JSON string (json kString or kObject): every kind from kString on, and
+    // kString, kCode and kUri first (item() relies on both orders).
+    kString, kCode, kUri, kId, kDate, kDateTime, kInstant, kTime,
+    kBase64, kUuid, kXhtml, kRegex, kDecimalText, kAnyText,
+  };
+  // A required value set's codes, for a hash lookup instead of a scan.
+  struct CodeSet {
+    NameTable<bool> codes;  // keys point into the ElementDef's required_codes
+    std::string message;    // the FHIR_CODE issue's message
+    const ElementDef* owner = nullptr;
+  };
   // One JSON property name of a type: "status", or "valueQuantity" of value[x].
   struct Prop {
     const ElementDef* element = nullptr;
@@ -268,11 +284,11 @@ struct FhirValidator::Rules {
     const Type* object = nullptr;   // rules for kObject / kReference (the backbone's, if inline)
     std::uint64_t bit = 0;          // 1 << position of the element in its type
     std::uint32_t max = 1;
-    Shape shape = Shape::kPrimitive;
-    Lex lex = Lex::kNone;           // kPrimitive
+    Kind kind = Kind::kAnyText;
     bool extension_ok = false;      // "_name" allowed: the chosen type is a primitive
     bool contained = false;         // the element is "contained"
-    int regex = -1;                 // index into regexes for Lex::kRegex
+    int regex = -1;                 // index into regexes for Kind::kRegex
+    const CodeSet* codes = nullptr; // a primitive bound to a required value set
     // kReference with target profiles: offset of a bit set over resource
     // ordinals (Type::resource_ordinal) in target_bits; -1 = any target.
     std::int32_t targets = -1;
@@ -300,6 +316,7 @@ struct FhirValidator::Rules {
   std::size_t resource_count = 0;
   std::vector<std::uint64_t> target_bits;
   std::deque<std::string> choice_names;  // "valueQuantity"...: the tables point into them
+  std::deque<CodeSet> code_sets;         // Props point at them
   const Type* element = nullptr;         // Element: id + extension, the shape of "_field"
   const TypeDef* reference = nullptr;
 
@@ -393,18 +410,18 @@ struct FhirValidator::Rules {
     p.type = ti < e.type_defs.size() ? e.type_defs[ti] : nullptr;
     p.extension_ok = p.type && p.type->kind == TypeDef::Kind::kPrimitive;
     if (e.backbone) {
-      p.shape = Shape::kObject;
+      p.kind = Kind::kObject;
       p.object = &types[e.backbone->index];
     } else if (!p.type) {
-      p.shape = Shape::kResource;
+      p.kind = Kind::kResource;
     } else if (p.type->kind == TypeDef::Kind::kPrimitive) {
-      p.shape = Shape::kPrimitive;
-      p.lex = primitives[p.type->index].lex;
+      p.kind = primitive_kind(p.type->json, primitives[p.type->index].lex);
       p.regex = primitives[p.type->index].regex;
+      if (!e.required_codes.empty()) p.codes = code_set(e);
     } else {
       p.object = &types[p.type->index];
-      p.shape = p.type == reference ? Shape::kReference : Shape::kObject;
-      if (p.shape == Shape::kReference && !e.target_profiles.empty()) {
+      p.kind = p.type == reference ? Kind::kReference : Kind::kObject;
+      if (p.kind == Kind::kReference && !e.target_profiles.empty()) {
         p.targets = static_cast<std::int32_t>(target_bits.size());
         target_bits.resize(target_bits.size() + (resource_count + 63) / 64);
         for (const auto& name : e.target_profiles) {
@@ -416,6 +433,56 @@ struct FhirValidator::Rules {
       }
     }
     return p;
+  }
+
+  // The one code for a primitive's JSON type and lexical check; the same
+  // decisions as the JSON-type switch and then the lexical switch made.
+  static Kind primitive_kind(TypeDef::Json json, Lex lex) {
+    switch (json) {
+      case TypeDef::Json::kBoolean: return Kind::kBoolean;
+      case TypeDef::Json::kNumber:
+        return lex == Lex::kDecimal ? Kind::kDecimal
+               : lex == Lex::kPositiveInt ? Kind::kPositiveInt
+               : lex == Lex::kUnsignedInt ? Kind::kUnsignedInt
+                                          : Kind::kInteger;
+      case TypeDef::Json::kString:
+      case TypeDef::Json::kObject:
+        break;
+    }
+    switch (lex) {
+      case Lex::kDecimal: return Kind::kDecimalText;
+      case Lex::kString: return Kind::kString;
+      case Lex::kCode: return Kind::kCode;
+      case Lex::kId: return Kind::kId;
+      case Lex::kUri: return Kind::kUri;
+      case Lex::kDate: return Kind::kDate;
+      case Lex::kDateTime: return Kind::kDateTime;
+      case Lex::kInstant: return Kind::kInstant;
+      case Lex::kTime: return Kind::kTime;
+      case Lex::kBase64: return Kind::kBase64;
+      case Lex::kUuid: return Kind::kUuid;
+      case Lex::kXhtml: return Kind::kXhtml;
+      case Lex::kRegex: return Kind::kRegex;
+      default: return Kind::kAnyText;  // no lexical check
+    }
+  }
+
+  // One CodeSet per element (an element's choices share it). Empty codes
+  // are left out: an empty string is reported before codes are looked up.
+  const CodeSet* code_set(const ElementDef& e) {
+    for (const CodeSet& c : code_sets) {
+      if (c.owner == &e) return &c;
+    }
+    CodeSet& c = code_sets.emplace_back();
+    c.owner = &e;
+    std::vector<std::pair<std::string_view, bool>> entries;
+    for (const std::string& code : e.required_codes) {
+      if (!code.empty()) entries.emplace_back(code, true);
+    }
+    c.codes.build(entries);
+    c.message = "code not in required value set " + e.required_value_set;
+    if (e.required_codes.size() <= 12) c.message += " (" + join(e.required_codes) + ")";
+    return &c;
   }
 
   void compile(Type& t) {
@@ -531,7 +598,7 @@ class FhirValidator::Walk {
     }
   }
 
-  void resource(const Value& v, bool contained);
+  [[gnu::noinline]] void resource(const Value& v, bool contained);
   void bundle_rules();
 
   Status finish() {
@@ -555,9 +622,12 @@ class FhirValidator::Walk {
     std::string_view full_url, type, id;  // empty when absent or not a string
     bool has_full_url = false, has_response = false, has_search = false;
   };
+  // A resource outside contained[], while it is walked (on resource()'s stack).
   struct Frame {
-    const Value* contained = nullptr;  // the resource's contained array
-    std::uint64_t referenced = 0;      // contained[i] referenced as "#id"
+    const Value* resource;
+    const Value* contained;   // its first "contained" member, if an array; valid once looked
+    std::uint64_t referenced; // contained[i] referenced as "#id"
+    bool looked;              // contained is known (noted by object(), or found by find_contained())
   };
   // The FHIR path of the node being checked, as segments pointing into the
   // document and the schema; rendered to text only when an issue is raised.
@@ -617,7 +687,7 @@ class FhirValidator::Walk {
     return true;
   }
 
-  void error(std::string_view code, std::string message) {
+  [[gnu::noinline]] void error(std::string_view code, std::string message) {
     std::string location = path_.str();
     if (errors_++ == 0) {
       first_location_ = location;
@@ -626,15 +696,31 @@ class FhirValidator::Walk {
     issues_.push_back(Issue{Severity::kError, std::string(code), std::move(location), std::move(message)});
   }
 
-  void object(const Value& v, const Type& type, bool is_resource);
+  // `frame`: the resource's own frame when v is a resource outside
+  // contained[] (object() notes its "contained" member), else nullptr.
+  void object(const Value& v, const Type& type, bool is_resource, Frame* frame);
   // Required elements and the type's invariants, once its members are known.
   [[gnu::noinline]] void object_rules(const Type& type, std::uint64_t seen, std::uint64_t present);
   void primitive_extension(const Value& v, const Prop& p);
+  void find_contained(Frame& f);
   // Inlined into object(): one call frame per JSON object, not per value.
-  [[gnu::always_inline]] inline void element(const Value& v, const Prop& p, const Value& parent, std::string_view name);
+  // Whatever raises an issue is out of line (fail*), so that object()'s
+  // frame stays small: it is entered once per JSON object.
+  [[gnu::always_inline]] inline void element(const Value& v, const Prop& p, const Value& parent, std::string_view name,
+                                             Frame* frame);
   [[gnu::always_inline]] inline void item(const Value& v, const Prop& p);
-  [[gnu::always_inline]] inline void primitive(const Value& v, const Prop& p);
-  [[gnu::always_inline]] inline bool lexical(Lex lex, int regex, std::string_view s) const;
+  [[gnu::noinline]] void number(const Value& v, const Prop& p);
+  [[gnu::noinline]] bool lexical(const Prop& p, std::string_view s) const;
+  [[gnu::noinline]] void null_item(const Value& parent, std::string_view name, rapidjson::SizeType i);
+  [[gnu::noinline, gnu::cold]] void fail(const char* code, const char* message);
+  [[gnu::noinline, gnu::cold]] void fail_typed(const char* code, const char* before, const TypeDef& t, const char* after);
+  [[gnu::noinline, gnu::cold]] void fail_resource_type(std::string_view type);
+  [[gnu::noinline, gnu::cold]] void fail_unknown(std::string_view name, const Type& type);
+  [[gnu::noinline, gnu::cold]] void fail_repeated(const Prop& e);
+  [[gnu::noinline, gnu::cold]] void fail_repeats(const Prop& e);
+  [[gnu::noinline, gnu::cold]] void fail_too_many(const Prop& e);
+  [[gnu::noinline, gnu::cold]] void fail_code(const Prop& p);
+  [[gnu::noinline]] static void note_contained(Frame& f, const Value& c);
   void reference(const Value& v, const Prop& p);
   const Entry* by_url(std::string_view url) const;
   const Entry* by_type_id(std::string_view type, std::string_view id);
@@ -667,80 +753,96 @@ class FhirValidator::Walk {
   std::size_t url_mask_ = 0;
   std::vector<const Entry*> duplicates_;  // fullUrl seen at a lower position (bdl-7)
   std::vector<Entry> by_type_id_;   // sorted by (type, id); built on first use
-  std::vector<Frame> frames_;
+  Frame* frame_ = nullptr;          // the innermost resource outside contained[] being walked
 };
 
 void FhirValidator::Walk::resource(const Value& v, bool contained) {
   if (!v.IsObject()) {
-    error("FHIR_TYPE", "expected a resource (JSON object)");
+    fail("FHIR_TYPE", "expected a resource (JSON object)");
     return;
   }
-  // One pass for the members read here; the first of repeated names counts.
+  // The first of repeated names counts. A resource in the Bundle is read in
+  // one pass (object() below): resourceType is nearly always its first
+  // member, and its "contained" is noted by object() as it goes by. Only a
+  // contained resource, whose dom-2/4/5 issues come before its members',
+  // reads contained and meta beforehand.
   const Value* resource_type = nullptr;
   const Value* c = nullptr;
   const Value* meta = nullptr;
-  for (const auto& m : v.GetObject()) {
-    const std::string_view n = sv(m.name);
-    if (eq(n, "resourceType")) {
-      if (!resource_type) resource_type = &m.value;
-    } else if (eq(n, "contained")) {
-      if (!c) c = &m.value;
-    } else if (eq(n, "meta")) {
-      if (!meta) meta = &m.value;
+  if (contained) [[unlikely]] {
+    for (const auto& m : v.GetObject()) {
+      const std::string_view n = sv(m.name);
+      if (eq(n, "resourceType")) {
+        if (!resource_type) resource_type = &m.value;
+      } else if (eq(n, "contained")) {
+        if (!c) c = &m.value;
+      } else if (eq(n, "meta")) {
+        if (!meta) meta = &m.value;
+      }
     }
+  } else if (!v.ObjectEmpty() && eq(sv(v.MemberBegin()->name), "resourceType")) [[likely]] {
+    resource_type = &v.MemberBegin()->value;
+  } else {
+    resource_type = member(v, "resourceType");
   }
   const std::string_view type =
       resource_type && resource_type->IsString() ? sv(*resource_type) : std::string_view();
   if (type.empty()) {
-    error("FHIR_RESOURCE_TYPE", "resourceType missing");
+    fail("FHIR_RESOURCE_TYPE", "resourceType missing");
     return;
   }
   const Type* td = rules_.resource_type(type);
   if (!td) {
-    error("FHIR_RESOURCE_TYPE", resource_name(type) && type.size() <= 64
-                                    ? "resourceType " + std::string(type) + " is not one dxnorm validates"
-                                    : std::string("resourceType is not a resource type name"));
+    fail_resource_type(type);
     return;
   }
-  if (contained) {
+  if (contained) [[unlikely]] {
     if (c) {
       Push p(path_, "contained");
-      error("FHIR_INVARIANT", "dom-2: a contained resource SHALL NOT contain nested resources");
+      fail("FHIR_INVARIANT", "dom-2: a contained resource SHALL NOT contain nested resources");
     }
     if (meta) {
       Push p(path_, "meta");
       if (member(*meta, "versionId") || member(*meta, "lastUpdated")) {
-        error("FHIR_INVARIANT", "dom-4: a contained resource SHALL NOT have meta.versionId or meta.lastUpdated");
+        fail("FHIR_INVARIANT", "dom-4: a contained resource SHALL NOT have meta.versionId or meta.lastUpdated");
       }
       if (member(*meta, "security")) {
-        error("FHIR_INVARIANT", "dom-5: a contained resource SHALL NOT have a security label");
+        fail("FHIR_INVARIANT", "dom-5: a contained resource SHALL NOT have a security label");
       }
     }
-    object(v, *td, true);
+    object(v, *td, true, nullptr);
     return;
   }
-  if (frames_.capacity() == 0) frames_.reserve(4);
-  frames_.push_back({c && c->IsArray() ? c : nullptr, 0});
-  object(v, *td, true);
-  const Frame f = frames_.back();
-  frames_.pop_back();
+  // The frame lives here; frame_ points at the innermost one (references
+  // inside contained resources resolve against their container's).
+  Frame f{&v, nullptr, 0, false};
+  Frame* const outer = frame_;
+  frame_ = &f;
+  object(v, *td, true, &f);
+  frame_ = outer;
+  if (!f.looked) [[unlikely]] find_contained(f);  // object() stopped early (too deep)
   if (f.contained) {
     for (rapidjson::SizeType i = 0; i < f.contained->Size() && i < 64; ++i) {
       if (f.referenced & (std::uint64_t{1} << i)) continue;
       Push p(path_, "contained");
       Push q(path_, i);
-      error("FHIR_INVARIANT", "dom-3: contained resource is not referenced from elsewhere in the resource");
+      fail("FHIR_INVARIANT", "dom-3: contained resource is not referenced from elsewhere in the resource");
     }
   }
 }
 
-void FhirValidator::Walk::object(const Value& v, const Type& type, bool is_resource) {
+void FhirValidator::Walk::find_contained(Frame& f) {
+  const Value* c = member(*f.resource, "contained");
+  f.contained = c && c->IsArray() ? c : nullptr;
+  f.looked = true;
+}
+
+void FhirValidator::Walk::object(const Value& v, const Type& type, bool is_resource, Frame* frame) {
   if (too_deep()) return;
   if (v.ObjectEmpty()) {
-    error("FHIR_EMPTY", "empty object");
+    fail("FHIR_EMPTY", "empty object");
     return;
   }
-  const TypeDef& td = *type.def;
   std::uint64_t seen = 0;      // elements given as "name"
   std::uint64_t seen_ext = 0;  // primitive elements given only as "_name"
   // Segment d names the member being checked: set once per member rather
@@ -750,6 +852,7 @@ void FhirValidator::Walk::object(const Value& v, const Type& type, bool is_resou
   for (const auto& m : v.GetObject()) {
     const std::string_view name = sv(m.name);
     if (is_resource && eq(name, "resourceType")) continue;
+    // index 0: an empty name renders as [0] (see Path::str()).
     path_.segments[d] = {name.data(), static_cast<std::uint32_t>(name.size()), 0};
     // No element name starts with '_' (checked at construction), so "_name"
     // misses here and is then looked up as name.
@@ -763,18 +866,21 @@ void FhirValidator::Walk::object(const Value& v, const Type& type, bool is_resou
           continue;
         }
       }
-      error("FHIR_UNKNOWN_ELEMENT", "unknown element " + std::string(name) + " in " + td.name);
+      // A resource type without a "contained" element (Bundle...) still
+      // has its "contained" member resolve "#id" and face dom-3.
+      if (frame && !frame->looked && eq(name, "contained")) note_contained(*frame, m.value);
+      fail_unknown(name, type);
       continue;
     }
-    if (seen & e->bit) {
-      error("FHIR_CARDINALITY", e->element->is_choice() ? "more than one type given for " + e->element->name
-                                                        : std::string("element given more than once"));
+    if (seen & e->bit) [[unlikely]] {
+      fail_repeated(*e);
       continue;
     }
     seen |= e->bit;
-    element(m.value, *e, v, name);
+    element(m.value, *e, v, name, frame);
   }
   path_.depth = d;
+  if (frame) frame->looked = true;  // every member went by: no "contained" unless noted
   if (!is_resource && eq(sv(v.MemberBegin()->name), "id")) [[unlikely]] {  // ele-1: some member other than "id"
     bool only_id = true;
     for (const auto& m : v.GetObject()) {
@@ -783,7 +889,7 @@ void FhirValidator::Walk::object(const Value& v, const Type& type, bool is_resou
         break;
       }
     }
-    if (only_id) error("FHIR_INVARIANT", "ele-1: element has neither a value nor children");
+    if (only_id) fail("FHIR_INVARIANT", "ele-1: element has neither a value nor children");
   }
   const std::uint64_t present = seen | seen_ext;
   if ((type.required & ~present) || type.has_invariants) [[unlikely]] object_rules(type, seen, present);
@@ -813,69 +919,70 @@ void FhirValidator::Walk::primitive_extension(const Value& v, const Prop& e) {
   // nulls stand for items without an id/extension.
   if (e.max > 1) {
     if (!v.IsArray()) {
-      error("FHIR_CARDINALITY", "element repeats (max " + bound(e.max) + "): expected a JSON array");
+      fail_repeats(e);
       return;
     }
     if (v.Empty()) {
-      error("FHIR_EMPTY", "empty array");
+      fail("FHIR_EMPTY", "empty array");
       return;
     }
     for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
       if (v[i].IsNull()) continue;
       Push p(path_, i);
       if (!v[i].IsObject()) {
-        error("FHIR_TYPE", "expected a JSON object (Element)");
+        fail("FHIR_TYPE", "expected a JSON object (Element)");
         continue;
       }
-      object(v[i], *rules_.element, false);
+      object(v[i], *rules_.element, false, nullptr);
     }
     return;
   }
   if (!v.IsObject()) {
-    error(v.IsNull() ? "FHIR_EMPTY" : "FHIR_TYPE", v.IsNull() ? "null value" : "expected a JSON object (Element)");
+    if (v.IsNull()) {
+      fail("FHIR_EMPTY", "null value");
+    } else {
+      fail("FHIR_TYPE", "expected a JSON object (Element)");
+    }
     return;
   }
-  object(v, *rules_.element, false);
+  object(v, *rules_.element, false, nullptr);
 }
 
-inline void FhirValidator::Walk::element(const Value& v, const Prop& e, const Value& parent, std::string_view name) {
-  if (v.IsNull()) {
-    error("FHIR_EMPTY", "null value");
+inline void FhirValidator::Walk::element(const Value& v, const Prop& e, const Value& parent, std::string_view name,
+                                         Frame* frame) {
+  if (v.IsNull()) [[unlikely]] {
+    fail("FHIR_EMPTY", "null value");
     return;
   }
-  if (e.max <= 1) {
-    if (v.IsArray()) {
-      error("FHIR_CARDINALITY", "element does not repeat (max 1): expected a single value, not an array");
+  if (e.max <= 1) [[likely]] {
+    if (v.IsArray()) [[unlikely]] {
+      fail("FHIR_CARDINALITY", "element does not repeat (max 1): expected a single value, not an array");
       return;
     }
     item(v, e);
     return;
   }
-  if (!v.IsArray()) {
-    error("FHIR_CARDINALITY", "element repeats (max " + bound(e.max) + "): expected a JSON array");
+  if (!v.IsArray()) [[unlikely]] {
+    fail_repeats(e);
     return;
   }
-  if (v.Empty()) {
-    error("FHIR_EMPTY", "empty array");
+  // The first "contained" member is the only one that gets here (a repeated
+  // one is reported before, a non-array one cannot be the contained array).
+  // Noted before its items are walked: a "#id" inside a contained resource
+  // resolves against this array.
+  if (e.contained && frame && !frame->looked) [[unlikely]] note_contained(*frame, v);
+  if (v.Empty()) [[unlikely]] {
+    fail("FHIR_EMPTY", "empty array");
     return;
   }
-  if (v.Size() > e.max) error("FHIR_CARDINALITY", "too many items (max " + bound(e.max) + ")");
-  const Value* twin = nullptr;
-  bool twin_looked = false;
+  if (v.Size() > e.max) [[unlikely]] fail_too_many(e);
   const std::size_t d = path_.depth;  // segment d: the item's index
   path_.depth = d + 1;
   for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
     path_.segments[d] = {nullptr, 0, i};
-    if (v[i].IsNull()) {
+    if (v[i].IsNull()) [[unlikely]] {
       // A null item is allowed where "_name" carries that item's extension.
-      if (!twin_looked) {
-        twin_looked = true;
-        for (const auto& m : parent.GetObject()) {
-          const std::string_view n = sv(m.name);
-          if (n.size() == name.size() + 1 && n[0] == '_' && n.substr(1) == name) twin = &m.value;
-        }
-      }
-      if (!(twin && twin->IsArray() && i < twin->Size() && (*twin)[i].IsObject())) error("FHIR_EMPTY", "null value");
+      null_item(parent, name, i);
       continue;
     }
     item(v[i], e);
@@ -883,106 +990,161 @@ inline void FhirValidator::Walk::element(const Value& v, const Prop& e, const Va
   path_.depth = d;
 }
 
+void FhirValidator::Walk::null_item(const Value& parent, std::string_view name, rapidjson::SizeType i) {
+  const Value* twin = nullptr;  // the last "_name", as it always was
+  for (const auto& m : parent.GetObject()) {
+    const std::string_view n = sv(m.name);
+    if (n.size() == name.size() + 1 && n[0] == '_' && n.substr(1) == name) twin = &m.value;
+  }
+  if (!(twin && twin->IsArray() && i < twin->Size() && (*twin)[i].IsObject())) fail("FHIR_EMPTY", "null value");
+}
+
 inline void FhirValidator::Walk::item(const Value& v, const Prop& e) {
-  switch (e.shape) {
-    case Rules::Shape::kPrimitive:
-      primitive(v, e);
+  using K = Rules::Kind;
+  if (e.kind < K::kString) switch (e.kind) {
+    case K::kObject:
+    case K::kReference:
+      if (!v.IsObject()) [[unlikely]] {
+        fail_typed("FHIR_TYPE", "expected a JSON object (", *e.object->def, ")");
+        return;
+      }
+      object(v, *e.object, false, nullptr);
+      if (e.kind == K::kReference) reference(v, e);
       return;
-    case Rules::Shape::kResource:  // the abstract Resource: contained[] and Bundle.entry.resource
+    case K::kResource:  // the abstract Resource: contained[] and Bundle.entry.resource
       resource(v, e.contained);
       return;
-    case Rules::Shape::kObject:
-    case Rules::Shape::kReference:
+    case K::kBoolean:
+      if (!v.IsBool()) [[unlikely]] fail("FHIR_TYPE", "expected a JSON boolean (boolean)");
+      return;
+    case K::kDecimal:
+    case K::kInteger:
+    case K::kPositiveInt:
+    case K::kUnsignedInt:
+      number(v, e);
+      return;
+    default:
       break;
   }
-  if (!v.IsObject()) {
-    error("FHIR_TYPE", "expected a JSON object (" + e.object->def->name + ")");
-    return;
-  }
-  object(v, *e.object, false);
-  if (e.shape == Rules::Shape::kReference) reference(v, e);
-}
-
-inline bool FhirValidator::Walk::lexical(Lex lex, int regex, std::string_view s) const {
-  switch (lex) {
-    case Lex::kDecimal: return format::is_decimal(s);
-    // s is not empty here.
-    case Lex::kString: return format::is_printable_ascii(s, 0x20) || format::is_string(s);
-    case Lex::kCode: return format::is_printable_ascii(s, 0x21) || format::is_code(s);
-    case Lex::kId: return format::is_id(s);
-    case Lex::kUri: return format::is_printable_ascii(s, 0x21) || format::is_uri(s);
-    case Lex::kDate: return format::is_date(s);
-    case Lex::kDateTime: return format::is_date_time(s);
-    case Lex::kInstant: return format::is_instant(s);
-    case Lex::kTime: return format::is_time(s);
-    case Lex::kBase64: return format::is_base64(s);
-    case Lex::kUuid: return format::is_uuid(s);
-    case Lex::kXhtml: return format::is_xhtml(s);
-    case Lex::kRegex:
-      try {  // std::regex may throw on pathological input; the contract is no throw per message
-        return std::regex_match(s.begin(), s.end(), rules_.regexes[static_cast<std::size_t>(regex)]);
-      } catch (const std::regex_error&) {
-        return false;
-      }
-    default: return true;
-  }
-}
-
-inline void FhirValidator::Walk::primitive(const Value& v, const Prop& p) {
-  const TypeDef& t = *p.type;
-  switch (t.json) {
-    case TypeDef::Json::kBoolean:
-      if (!v.IsBool()) error("FHIR_TYPE", "expected a JSON boolean (boolean)");
-      return;
-    case TypeDef::Json::kNumber: {
-      if (fhir::is_raw_number(v)) {
-        // A decimal kept as written by the map stage (see fhir_json.h).
-        if (p.lex == Lex::kDecimal && !format::is_decimal(fhir::raw_number_text(v)))
-          error("FHIR_FORMAT", "not a valid " + t.name);
-        else if (p.lex != Lex::kDecimal)
-          error("FHIR_TYPE", "expected a JSON integer (" + t.name + ")");
-        return;
-      }
-      if (!v.IsNumber()) {
-        error("FHIR_TYPE", "expected a JSON number (" + t.name + ")");
-        return;
-      }
-      if (p.lex == Lex::kDecimal) return;
-      // JSON has one number type: 5.0 is the integer 5.
-      double d = v.GetDouble();
-      bool ok = std::isfinite(d) && d == std::floor(d) && d >= -2147483648.0 && d <= 2147483647.0;
-      if (p.lex == Lex::kPositiveInt) ok = ok && d >= 1;
-      if (p.lex == Lex::kUnsignedInt) ok = ok && d >= 0;
-      if (!ok) error("FHIR_FORMAT", "not a valid " + t.name);
-      return;
-    }
-    case TypeDef::Json::kString:
-    case TypeDef::Json::kObject:
-      break;
-  }
-  if (!v.IsString()) {
-    error("FHIR_TYPE", "expected a JSON string (" + t.name + ")");
+  // A JSON string (the kinds from kString on).
+  if (!v.IsString()) [[unlikely]] {
+    fail_typed("FHIR_TYPE", "expected a JSON string (", *e.type, ")");
     return;
   }
   const std::string_view s = sv(v);
-  if (s.empty()) {
-    error("FHIR_EMPTY", "empty string");
+  if (s.empty()) [[unlikely]] {
+    fail("FHIR_EMPTY", "empty string");
     return;
   }
-  if (!lexical(p.lex, p.regex, s)) {
-    error("FHIR_FORMAT", "not a valid " + t.name);
+  bool ok;
+  if (e.kind <= K::kUri) {
+    // Printable ASCII (without a space but for string) settles all three.
+    ok = format::is_printable_ascii(s, e.kind == K::kString ? 0x20 : 0x21) || lexical(e, s);
+  } else switch (e.kind) {
+    case K::kId: ok = format::is_id(s); break;
+    case K::kDateTime: ok = format::is_date_time(s); break;
+    case K::kInstant: ok = format::is_instant(s); break;
+    case K::kUuid: ok = format::is_uuid(s); break;
+    default: ok = lexical(e, s); break;
+  }
+  if (!ok) [[unlikely]] {
+    fail_typed("FHIR_FORMAT", "not a valid ", *e.type, "");
     return;
   }
-  const ElementDef& e = *p.element;
-  if (!e.required_codes.empty() &&
-      std::none_of(e.required_codes.begin(), e.required_codes.end(),
-                   [s](const std::string& c) { return c.size() == s.size() && c == s; })) {
+  if (e.codes && !e.codes->codes.find(s.data(), s.size())) [[unlikely]] {
     // The offending value is input data, so it is not repeated; the allowed
     // codes are FHIR's and say what would have been right.
-    std::string msg = "code not in required value set " + e.required_value_set;
-    if (e.required_codes.size() <= 12) msg += " (" + join(e.required_codes) + ")";
-    error("FHIR_CODE", std::move(msg));
+    fail_code(e);
   }
+}
+
+// The lexical check of a non-empty string-typed primitive, for the kinds
+// item() does not check inline.
+bool FhirValidator::Walk::lexical(const Prop& p, std::string_view s) const {
+  using K = Rules::Kind;
+  switch (p.kind) {
+    case K::kString: return format::is_string(s);
+    case K::kCode: return format::is_code(s);
+    case K::kUri: return format::is_uri(s);
+    case K::kId: return format::is_id(s);
+    case K::kDate: return format::is_date(s);
+    case K::kDateTime: return format::is_date_time(s);
+    case K::kInstant: return format::is_instant(s);
+    case K::kTime: return format::is_time(s);
+    case K::kBase64: return format::is_base64(s);
+    case K::kUuid: return format::is_uuid(s);
+    case K::kXhtml: return format::is_xhtml(s);
+    case K::kDecimalText: return format::is_decimal(s);
+    case K::kRegex:
+      try {  // std::regex may throw on pathological input; the contract is no throw per message
+        return std::regex_match(s.begin(), s.end(), rules_.regexes[static_cast<std::size_t>(p.regex)]);
+      } catch (const std::regex_error&) {
+        return false;
+      }
+    default: return true;  // kAnyText: no lexical check
+  }
+}
+
+void FhirValidator::Walk::number(const Value& v, const Prop& p) {
+  using K = Rules::Kind;
+  if (fhir::is_raw_number(v)) {
+    // A decimal kept as written by the map stage (see fhir_json.h).
+    if (p.kind != K::kDecimal) {
+      fail_typed("FHIR_TYPE", "expected a JSON integer (", *p.type, ")");
+    } else if (!format::is_decimal(fhir::raw_number_text(v))) {
+      fail_typed("FHIR_FORMAT", "not a valid ", *p.type, "");
+    }
+    return;
+  }
+  if (!v.IsNumber()) [[unlikely]] {
+    fail_typed("FHIR_TYPE", "expected a JSON number (", *p.type, ")");
+    return;
+  }
+  if (p.kind == K::kDecimal) return;
+  // JSON has one number type: 5.0 is the integer 5.
+  double d = v.GetDouble();
+  bool ok = std::isfinite(d) && d == std::floor(d) && d >= -2147483648.0 && d <= 2147483647.0;
+  if (p.kind == K::kPositiveInt) ok = ok && d >= 1;
+  if (p.kind == K::kUnsignedInt) ok = ok && d >= 0;
+  if (!ok) fail_typed("FHIR_FORMAT", "not a valid ", *p.type, "");
+}
+
+// Issues raised from the walk's inlined code: built out of line, so that
+// object()'s frame holds no strings.
+void FhirValidator::Walk::fail(const char* code, const char* message) { error(code, std::string(message)); }
+
+void FhirValidator::Walk::fail_typed(const char* code, const char* before, const TypeDef& t, const char* after) {
+  error(code, before + t.name + after);
+}
+
+void FhirValidator::Walk::fail_resource_type(std::string_view type) {
+  error("FHIR_RESOURCE_TYPE", resource_name(type) && type.size() <= 64
+                                  ? "resourceType " + std::string(type) + " is not one dxnorm validates"
+                                  : std::string("resourceType is not a resource type name"));
+}
+
+void FhirValidator::Walk::fail_unknown(std::string_view name, const Type& type) {
+  error("FHIR_UNKNOWN_ELEMENT", "unknown element " + std::string(name) + " in " + type.def->name);
+}
+
+void FhirValidator::Walk::fail_repeated(const Prop& e) {
+  error("FHIR_CARDINALITY", e.element->is_choice() ? "more than one type given for " + e.element->name
+                                                   : std::string("element given more than once"));
+}
+
+void FhirValidator::Walk::fail_repeats(const Prop& e) {
+  error("FHIR_CARDINALITY", "element repeats (max " + bound(e.max) + "): expected a JSON array");
+}
+
+void FhirValidator::Walk::fail_too_many(const Prop& e) {
+  error("FHIR_CARDINALITY", "too many items (max " + bound(e.max) + ")");
+}
+
+void FhirValidator::Walk::fail_code(const Prop& p) { error("FHIR_CODE", p.codes->message); }
+
+void FhirValidator::Walk::note_contained(Frame& f, const Value& c) {
+  f.contained = c.IsArray() ? &c : nullptr;
+  f.looked = true;
 }
 
 const FhirValidator::Walk::Entry* FhirValidator::Walk::by_url(std::string_view url) const {
@@ -1019,7 +1181,8 @@ void FhirValidator::Walk::reference(const Value& v, const Prop& e) {
     const std::string_view id = ref.substr(1);
     if (id.empty()) return;  // the containing resource itself
     if (!format::is_id(id)) return malformed();
-    Frame* f = frames_.empty() ? nullptr : &frames_.back();
+    Frame* f = frame_;
+    if (f && !f->looked) find_contained(*f);  // "#id" before the contained member
     bool found = false;
     if (f && f->contained) {
       for (rapidjson::SizeType i = 0; i < f->contained->Size(); ++i) {

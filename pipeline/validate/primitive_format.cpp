@@ -205,6 +205,26 @@ bool is_id(std::string_view s) noexcept {
     }
     return true;
   }
+#ifdef __SSE2__
+  if (s.size() >= 16) {
+    // Sixteen bytes at a time (resource ids are 36-byte UUIDs). Bytes above
+    // 0x7F are negative as signed bytes and so in none of the ranges.
+    const auto range = [](__m128i x, char lo, char hi) {
+      return _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8(static_cast<char>(lo - 1))),
+                           _mm_cmplt_epi8(x, _mm_set1_epi8(static_cast<char>(hi + 1))));
+    };
+    const auto chunk = [&range](const char* p) {
+      const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+      // x | 0x20 is in [a-z] exactly when x is in [A-Z] or [a-z].
+      return _mm_or_si128(_mm_or_si128(range(_mm_or_si128(x, _mm_set1_epi8(0x20)), 'a', 'z'), range(x, '0', '9')),
+                          range(x, '-', '.'));
+    };
+    __m128i good = _mm_set1_epi8(-1);
+    for (std::size_t i = 0; i + 16 < s.size(); i += 16) good = _mm_and_si128(good, chunk(s.data() + i));
+    good = _mm_and_si128(good, chunk(s.data() + s.size() - 16));  // the last sixteen, overlapping
+    return _mm_movemask_epi8(good) == 0xFFFF;
+  }
+#endif
   bool ok = true;
   for (std::size_t i = 0; i + 8 < s.size(); i += 8) ok &= id_word(load8(s.data() + i));
   return ok && id_word(load8(s.data() + s.size() - 8));  // the last eight, overlapping
