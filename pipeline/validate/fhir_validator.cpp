@@ -713,7 +713,8 @@ class FhirValidator::Walk {
   [[gnu::noinline]] bool lexical(const Prop& p, std::string_view s) const;
   [[gnu::noinline]] void null_item(const Value& parent, std::string_view name, rapidjson::SizeType i);
   [[gnu::noinline, gnu::cold]] void fail(const char* code, const char* message);
-  [[gnu::noinline, gnu::cold]] void fail_typed(const char* code, const char* before, const TypeDef& t, const char* after);
+  [[gnu::noinline, gnu::cold]] void fail_typed(const char* code, const char* before, const TypeDef& t,
+                                               const char* after);
   [[gnu::noinline, gnu::cold]] void fail_resource_type(std::string_view type);
   [[gnu::noinline, gnu::cold]] void fail_unknown(std::string_view name, const Type& type);
   [[gnu::noinline, gnu::cold]] void fail_repeated(const Prop& e);

@@ -17,10 +17,10 @@
 namespace dxnorm::validate::format {
 
 // True when every byte of s is in [limit, 0x7F] (limit 0x20 or 0x21),
-// sixteen (SSE2) or eight bytes at a time; never reads outside s. The common case of the checks
-// below, inline for the validator's per-primitive path: printable ASCII
-// without a space (0x21) is a valid uri and a valid non-empty code, and
-// printable ASCII (0x20) a valid non-empty string.
+// sixteen (SSE2) or eight bytes at a time; never reads outside s. The
+// common case of the checks below, inline for the validator's per-primitive
+// path: printable ASCII without a space (0x21) is a valid uri and a valid
+// non-empty code, and printable ASCII (0x20) a valid non-empty string.
 [[gnu::always_inline]] inline bool is_printable_ascii(std::string_view s, unsigned limit) noexcept {
   constexpr std::uint64_t kOnes = 0x0101010101010101ull;
   constexpr std::uint64_t kHighs = 0x8080808080808080ull;
