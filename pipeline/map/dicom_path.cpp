@@ -481,7 +481,8 @@ class DicomJsonFormat final : public SourceFormat {
     if (tag && c.rep > 1) out += "[" + std::to_string(c.rep) + "]";
   }
 
-  void report_unmapped(const SourceDocument& d, const ReadTracker& reads, Issues& out) const override {
+  void report_unmapped(const SourceDocument& d, const ReadTracker& reads, Issues& out,
+                       bool fields) const override {
     const auto& doc = static_cast<const DicomDocument&>(d);
     std::map<std::uint32_t, std::size_t> unread;  // tag -> datasets where present and unread
     for (std::size_t leaf = 0; leaf < doc.leaf_count(); ++leaf) {
@@ -490,6 +491,7 @@ class DicomJsonFormat final : public SourceFormat {
                             "no mapping rule read this dataset"});
         continue;
       }
+      if (!fields) continue;
       const JValue& ds = doc.dataset(leaf);
       std::size_t i = 0;
       for (auto m = ds.MemberBegin(); m != ds.MemberEnd(); ++m, ++i) {

@@ -479,7 +479,8 @@ class EdifactFormat final : public SourceFormat {
     }
   }
 
-  void report_unmapped(const SourceDocument& doc, const ReadTracker& reads, Issues& out) const override {
+  void report_unmapped(const SourceDocument& doc, const ReadTracker& reads, Issues& out,
+                       bool fields) const override {
     const auto& m = static_cast<const EdifactMessage&>(doc);
     const auto& segs = m.segments();
     for (std::size_t s = 0; s < segs.size(); ++s) {
@@ -491,6 +492,7 @@ class EdifactFormat final : public SourceFormat {
         out.push_back(Issue{Severity::kInfo, "UNMAPPED_SEGMENT", loc, "no mapping rule read this segment"});
         continue;
       }
+      if (!fields) continue;
       for (std::uint32_t e = 1; e <= sg.element_count; ++e) {
         if (m.element(sg, e).empty() || reads.field_read(s, e)) continue;
         out.push_back(Issue{Severity::kInfo, "UNMAPPED_FIELD", loc + "-" + std::to_string(e),

@@ -710,10 +710,12 @@ class Hl7v2Format final : public SourceFormat {
     describe_cursor(c, static_cast<const Message&>(doc), out);
   }
 
-  void report_unmapped(const SourceDocument& doc, const ReadTracker& reads, Issues& out) const override {
+  void report_unmapped(const SourceDocument& doc, const ReadTracker& reads, Issues& out,
+                       bool fields) const override {
     const auto& m = static_cast<const Message&>(doc);
     auto segs = m.segments();
     for (std::size_t s = 0; s < segs.size(); ++s) {
+      if (!fields && reads.segment_read(s)) continue;
       const auto& seg = segs[s];
       std::string loc(seg.name);
       loc += '(' + std::to_string(seg.occurrence) + ')';
@@ -721,6 +723,7 @@ class Hl7v2Format final : public SourceFormat {
         out.push_back(Issue{Severity::kInfo, "UNMAPPED_SEGMENT", loc, "no mapping rule read this segment"});
         continue;
       }
+      if (!fields) continue;
       for (std::uint32_t f = 1; f <= seg.field_count; ++f) {
         if (not_content(seg.name, f)) continue;
         if (m.field(seg, static_cast<int>(f)).empty()) continue;

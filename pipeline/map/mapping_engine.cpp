@@ -224,7 +224,8 @@ Status MappingEngine::convert(const CompiledMapping& mapping, const SourceDocume
   if (ctx_.failed) {
     return make_error(StatusCode::kInvalidInput, Stage::kMap, ctx_.fail_code, ctx_.fail_location, ctx_.fail_message);
   }
-  if (options.report_unmapped) ctx_.format->report_unmapped(message, ctx_.reads, *ctx_.issues);
+  if (options.report_unmapped)
+    ctx_.format->report_unmapped(message, ctx_.reads, *ctx_.issues, options.unmapped_fields);
   return ok_status();
 }
 

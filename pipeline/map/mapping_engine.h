@@ -30,6 +30,7 @@ struct ResourceOut {
 
 struct ConvertOptions {
   bool report_unmapped = true;  // add UNMAPPED_SEGMENT / UNMAPPED_FIELD info issues
+  bool unmapped_fields = true;  // with report_unmapped: UNMAPPED_FIELD too (else segments only)
   bool trace = false;           // record, per output element, the rule and the input it came from
 };
 

@@ -63,8 +63,10 @@ class SourceFormat {
                                         std::string& error) const = 0;
   // "OBX(3)-5.1", "SG18 RSL-2", "(0020,000D)": for warnings and traces.
   virtual void describe(const Cursor& c, const SourceDocument& doc, std::string& out) const = 0;
-  // Leaves and parts of leaves that no rule read (UNMAPPED_SEGMENT / _FIELD).
-  virtual void report_unmapped(const SourceDocument& doc, const ReadTracker& reads, Issues& out) const = 0;
+  // Leaves that no rule read (UNMAPPED_SEGMENT) and, with `fields`, the parts
+  // of read leaves that no rule read (UNMAPPED_FIELD).
+  virtual void report_unmapped(const SourceDocument& doc, const ReadTracker& reads, Issues& out,
+                               bool fields) const = 0;
   // First component of field `field` of a leaf (whereField); empty if none.
   virtual std::string_view leaf_field(const SourceDocument& doc, std::int32_t leaf, int field) const = 0;
 };

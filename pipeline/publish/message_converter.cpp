@@ -41,6 +41,7 @@ Status MessageConverter::convert(std::string_view format, std::string_view text,
   info.mapping = mapping;
   map::ConvertOptions copts;
   copts.report_unmapped = options_.report_unmapped;
+  copts.unmapped_fields = options_.unmapped_fields;
   copts.trace = options_.trace;
   Status mapped = engine_.convert(*mapping, doc, out, copts);
   // Parser findings come first: they describe the input.

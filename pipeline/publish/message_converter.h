@@ -24,6 +24,7 @@ struct ConverterOptions {
   std::string forced_mapping;     // use this mapping for every message (convert --mapping)
   bool validate = true;
   bool report_unmapped = true;
+  bool unmapped_fields = true;  // UNMAPPED_FIELD issues too (run counts segments only)
   bool trace = false;             // record the rule and input of every element (convert --trace)
 };
 

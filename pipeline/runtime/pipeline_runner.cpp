@@ -150,6 +150,7 @@ struct PipelineRunner::Impl {
     Worker& wk = *workers[w];
     publish::ConverterOptions base;
     base.report_unmapped = true;
+    base.unmapped_fields = false;  // only UNMAPPED_SEGMENT is counted (dxnorm_unmapped_segments_total)
     std::unordered_map<std::string, std::unique_ptr<publish::MessageConverter>> converters;
     auto converter_for = [&](const std::string& topic) -> publish::MessageConverter& {
       auto it = forced_mapping.find(topic);

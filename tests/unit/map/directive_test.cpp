@@ -5,7 +5,12 @@
 
 #include <string>
 
+#include <algorithm>
+#include <vector>
+
+#include "pipeline/map/mapping_engine.h"
 #include "pipeline/map/resource_id.h"
+#include "pipeline/parse/hl7v2/hl7v2_parser.h"
 #include "tests/unit/map/map_test_util.h"
 
 using namespace dxnorm::map;
@@ -311,4 +316,38 @@ TEST_CASE("whereField with an absent value selects the values whose field is abs
   auto it = r.values.find("noid");
   REQUIRE(it != r.values.end());
   CHECK(it->second == "line1,line2");
+}
+
+TEST_CASE("unmapped report: segments no rule read, and with unmapped_fields the fields too") {
+  MapDir dir;
+  auto m = load(dir,
+                "resources:\n"
+                "  - name: patient\n    type: Patient\n    for: PATIENT_RESULT.PATIENT\n    id: [\"PID-3.1\"]\n"
+                "    fields:\n      identifier: [{value: \"= PID-3.1\"}]\n"
+                "      gender: \"= MSH-9.1 | map('t-keep')\"\n");
+  REQUIRE(m);
+  dxnorm::hl7v2::Hl7v2Parser parser;
+  dxnorm::hl7v2::Message msg;
+  REQUIRE(parser.parse("MSH|^~\\&|LAB|FAC|RCV|RFAC|20240115103000||ORU^R01^ORU_R01|CTRL9|P|2.5.1\r"
+                       "PID|1||12345^^^HOSP^MR||DOE^JANE\r"
+                       "OBR|1|PL1|FI1|CULT^Culture^L\r",
+                       msg)
+              .ok());
+  MappingEngine engine;
+  auto issues_at = [&](bool fields) {
+    Output out;
+    ConvertOptions o;
+    o.report_unmapped = true;
+    o.unmapped_fields = fields;
+    REQUIRE(engine.convert(*m, msg, out, o).ok());
+    std::vector<std::string> found;
+    for (const auto& i : out.issues)
+      if (i.code.rfind("UNMAPPED_", 0) == 0) found.push_back(i.code + " " + i.location);
+    return found;
+  };
+  const auto all = issues_at(true);
+  CHECK(std::find(all.begin(), all.end(), "UNMAPPED_SEGMENT OBR(1)") != all.end());
+  CHECK(std::find(all.begin(), all.end(), "UNMAPPED_FIELD PID(1)-5") != all.end());
+  const auto segments = issues_at(false);
+  CHECK(segments == std::vector<std::string>{"UNMAPPED_SEGMENT OBR(1)"});
 }
