@@ -240,16 +240,49 @@ void for_each_child(const EvalContext& ctx, const Group& g, std::string_view nam
 }
 
 
+// The nearest segment named p.segment for a path without groups (the scope's
+// current segment, else its group's subtree, then each ancestor's), or -1.
+// Cached per (group, name) for the message: reads of OBR or MSH from every
+// OBSERVATION walk the tree once.
+std::int32_t nearest_segment(const Hl7Path& p, const Scope& scope, EvalContext& ctx) {
+  if (scope.cursor.segment >= 0 && same_name(seg_name(ctx, scope.cursor.segment), p.segment))
+    return scope.cursor.segment;
+  const Group* g = scope_group(scope, ctx);
+  LeafLookup* memo = ctx.leaf_lookup(g, p.segment_code);
+  if (memo->generation == ctx.generation && memo->group == g && memo->name == p.segment_code) return memo->leaf;
+  std::int32_t found = -1;
+  const Group* from = nullptr;
+  for (const Group* a = g; a; from = a, a = a->parent) {
+    for_each_segment_in(
+        ctx, *a, p.segment,
+        [&](std::int32_t s) {
+          found = s;
+          return false;
+        },
+        from);
+    if (found >= 0) break;
+  }
+  memo->group = g;
+  memo->name = p.segment_code;
+  memo->generation = ctx.generation;
+  memo->leaf = found;
+  return found;
+}
+
 // Segments a read-path denotes, in message order.
 void resolve_segments(const Hl7Path& p, const Scope& scope, EvalContext& ctx, bool all,
                       std::vector<std::int32_t>& out) {
   const Group* g = scope_group(scope, ctx);
+  bool want_all = all || p.seg_all || p.seg_occurrence > 0;
+  if (p.groups.empty() && !want_all) {
+    if (std::int32_t s = nearest_segment(p, scope, ctx); s >= 0) out.push_back(s);
+    return;
+  }
   if (p.groups.empty() && !p.seg_all && p.seg_occurrence == 0 && scope.cursor.segment >= 0 &&
       same_name(seg_name(ctx, scope.cursor.segment), p.segment)) {
     out.push_back(scope.cursor.segment);
     return;
   }
-  bool want_all = all || p.seg_all || p.seg_occurrence > 0;
   if (p.groups.empty()) {
     // Nearest: the scope group's subtree, then each ancestor's (without
     // searching the subtree we came from again).
@@ -442,33 +475,6 @@ std::size_t push_field_values(const Hl7Path& p, std::int32_t s, EvalContext& ctx
     }
   }
   return n;
-}
-
-// The nearest segment named p.segment (resolve_segments for one segment of
-// a path without groups or occurrence), or -1.
-std::int32_t nearest_segment(const Hl7Path& p, const Scope& scope, EvalContext& ctx) {
-  if (scope.cursor.segment >= 0 && same_name(seg_name(ctx, scope.cursor.segment), p.segment))
-    return scope.cursor.segment;
-  const Group* g = scope_group(scope, ctx);
-  LeafLookup* memo = ctx.leaf_lookup(g, p.segment_code);
-  if (memo->generation == ctx.generation && memo->group == g && memo->name == p.segment_code) return memo->leaf;
-  std::int32_t found = -1;
-  const Group* from = nullptr;
-  for (const Group* a = g; a; from = a, a = a->parent) {
-    for_each_segment_in(
-        ctx, *a, p.segment,
-        [&](std::int32_t s) {
-          found = s;
-          return false;
-        },
-        from);
-    if (found >= 0) break;
-  }
-  memo->group = g;
-  memo->name = p.segment_code;
-  memo->generation = ctx.generation;
-  memo->leaf = found;
-  return found;
 }
 
 // The cursor a relative path reaches from `base`; false below a subcomponent.
