@@ -102,7 +102,6 @@ struct MemoEntry {
   const void* expr = nullptr;
   Cursor cursor;
   std::uint32_t generation = 0;
-  bool truth = false;
   Value first;
 };
 

@@ -583,7 +583,6 @@ std::string_view Expr::eval_text(const Scope& scope, EvalContext& ctx, const Run
   } else {
     m->first.text = {};
   }
-  m->truth = f != nullptr;
   ctx.stack.resize(base);
   return m->first.text;
 }
@@ -644,7 +643,6 @@ bool Expr::eval_bool(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env
   m->generation = ctx.generation;
   m->first = Value{};
   if (truth) m->first.text = kTrueText;
-  m->truth = truth;
   return truth;
 }
 
