@@ -310,9 +310,24 @@ void emit(const rapidjson::Value& v, W& w) {
 }
 }  // namespace
 
+// Hazard: rapidjson 1.1.0's SSE2 string scan, compiled in for
+// Writer<StringBuffer> when RAPIDJSON_SSE2 is defined (as here), leaves bytes
+// 0x1A-0x1F unescaped in strings of 16 bytes or more: invalid JSON. Through
+// any other stream type the writer takes its byte-wise path, which escapes
+// every control character (fhir_json_test holds this).
+namespace {
+struct ByteWiseStream {
+  using Ch = char;
+  rapidjson::StringBuffer& out;
+  void Put(char c) { out.Put(c); }
+  void Flush() {}
+};
+}  // namespace
+
 void write_fhir_json(const rapidjson::Value& v, rapidjson::StringBuffer& out, bool pretty) {
   if (pretty) {
-    rapidjson::PrettyWriter<rapidjson::StringBuffer> w(out);
+    ByteWiseStream stream{out};
+    rapidjson::PrettyWriter<ByteWiseStream> w(stream);
     w.SetIndent(' ', 2);
     emit(v, w);
   } else {

@@ -41,10 +41,7 @@ bool is_expectation(const fs::path& p) {
 }
 
 std::string render(const rapidjson::Value& v) {
-  rapidjson::StringBuffer sb;
-  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
-  v.Accept(w);
-  std::string s = sb.GetString();
+  std::string s = fhir::to_fhir_json(v);
   return s.size() > 200 ? s.substr(0, 200) + "..." : s;
 }
 

@@ -176,3 +176,22 @@ TEST_CASE("compact writer: every length and escape position") {
     }
   }
 }
+
+TEST_CASE("pretty output escapes every control character, also in long strings") {
+  // rapidjson 1.1.0's SSE2 scan for Writer<StringBuffer> leaves 0x1A-0x1F raw
+  // in strings of 16+ bytes; the pretty path must not go through it.
+  rapidjson::Document d;
+  d.SetObject();
+  for (int c = 1; c < 0x20; ++c) {
+    std::string s = "abcdefghijklmnopqrstuvwxyz";
+    s[17] = static_cast<char>(c);
+    d.AddMember(rapidjson::Value(("k" + std::to_string(c)).c_str(), d.GetAllocator()),
+                rapidjson::Value(s.c_str(), d.GetAllocator()), d.GetAllocator());
+  }
+  const std::string pretty = dxnorm::fhir::to_fhir_json(d, true);
+  for (char ch : pretty) CHECK((static_cast<unsigned char>(ch) >= 0x20 || ch == '\n'));
+  rapidjson::Document back;
+  back.Parse(pretty.c_str());
+  REQUIRE_FALSE(back.HasParseError());
+  CHECK(back == d);
+}
