@@ -40,6 +40,8 @@ struct RunConfig {
   std::string mappings_dir;       // resolved relative to the config file
   std::string source_zone = "Europe/London";
   int workers = 2;
+  // Messages consumed but not yet converted, queue_per_worker x workers in
+  // all (one budget shared by the workers; the poll thread waits beyond it).
   std::size_t queue_per_worker = 512;
   std::string http_address = "127.0.0.1";
   int http_port = 8080;           // 0: choose a free port
