@@ -546,12 +546,7 @@ std::string_view Expr::eval_text(const Scope& scope, EvalContext& ctx, const Run
     // and then copied whole stalls on store forwarding.
     Value local;
     Value& v = first ? *first : local;
-    if (kind == Kind::kPath) {
-      if (!path->read_first(scope, ctx, v) || v.text.empty()) return {};
-    } else if (!read_simple(scope, ctx, v)) {
-      return {};
-    }
-    return v.text;
+    return read_simple(scope, ctx, v) ? v.text : std::string_view{};
   }
   auto first_of = [&](std::size_t base, std::size_t n) -> const Value* {
     for (std::size_t i = 0; i < n; ++i)
