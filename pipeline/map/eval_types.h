@@ -116,7 +116,15 @@ struct LeafLookup {
   std::int32_t leaf = -1;
 };
 
+// Per-message state a source format keeps between reads (HL7 v2: split
+// repetitions). Created by the format on first use, reused across messages.
+struct FormatScratch {
+  virtual ~FormatScratch() = default;
+  const void* owner = nullptr;  // the format that made it
+};
+
 struct EvalContext {
+  std::unique_ptr<FormatScratch> format_scratch;
   static constexpr std::size_t kLeafLookups = 256;
   std::vector<LeafLookup> leaf_lookups = std::vector<LeafLookup>(kLeafLookups);
   LeafLookup* leaf_lookup(const void* group, std::uint32_t name) noexcept {

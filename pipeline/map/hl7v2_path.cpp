@@ -371,6 +371,65 @@ void make_value(EvalContext& ctx, const Cursor& c, std::string_view raw, Value& 
   while (!v.text.empty() && v.text.back() == ' ') v.text.remove_suffix(1);
 }
 
+// Repetitions already split in this message, by (segment, field, repetition):
+// a mapping reads several components of one repetition (OBX-6.1, .2, .3; a
+// CWE's twenty), and each read would otherwise scan the field again.
+// Direct mapped; invalidated by EvalContext::generation.
+struct PartCache final : FormatScratch {
+  static constexpr std::size_t kEntries = 256;
+  struct Entry {
+    std::uint32_t generation = 0;
+    std::int32_t segment = -1;
+    std::uint16_t field = 0, rep = 0;
+    hl7v2::RepParts parts;
+  };
+  std::vector<Entry> entries = std::vector<Entry>(kEntries);
+};
+
+const hl7v2::RepParts& rep_parts(EvalContext& ctx, std::int32_t s, std::uint16_t field, std::uint16_t rep) {
+  static const char kOwner = 0;
+  if (!ctx.format_scratch || ctx.format_scratch->owner != &kOwner) {
+    ctx.format_scratch = std::make_unique<PartCache>();
+    ctx.format_scratch->owner = &kOwner;
+  }
+  auto& cache = static_cast<PartCache&>(*ctx.format_scratch);
+  std::uint32_t h = static_cast<std::uint32_t>(s) * 0x9E3779B1u ^ field * 0x85EBCA6Bu ^ rep * 0xC2B2AE35u;
+  PartCache::Entry& e = cache.entries[(h ^ (h >> 15)) & (PartCache::kEntries - 1)];
+  if (e.generation == ctx.generation && e.segment == s && e.field == field && e.rep == rep) return e.parts;
+  const Message& m = msg(ctx);
+  const std::string_view raw = m.field(m.segments()[static_cast<std::size_t>(s)], field);
+  hl7v2::split_repetition(raw, m.delimiters(), rep, scan_limit(ctx, raw), e.parts);
+  e.generation = ctx.generation;
+  e.segment = s;
+  e.field = field;
+  e.rep = rep;
+  return e.parts;
+}
+
+// make_value(raw_at(c)) through the part cache, for a cursor at a
+// repetition, component or subcomponent of a field (not MSH-1/2); false when
+// that part is empty (nothing written to v then).
+bool cached_value(EvalContext& ctx, const Cursor& c, Value& v) {
+  const hl7v2::RepParts& rp = rep_parts(ctx, c.segment, c.field, c.rep);
+  if (rp.part(c.comp, c.sub).empty()) return false;
+  v.text = {};
+  v.cursor = c;
+  v.has_cursor = true;
+  v.explicit_null = false;
+  std::string_view leaf = rp.leaf(c.comp, c.sub);
+  if (hl7v2::is_explicit_null(leaf)) {
+    v.explicit_null = true;
+    return true;
+  }
+  if (rp.escape && leaf.find(msg(ctx).delimiters().escape) != std::string_view::npos) {
+    std::string_view u = hl7v2::unescape(leaf, msg(ctx).delimiters(), ctx.scratch);
+    leaf = (u.data() == leaf.data()) ? u : ctx.arena.copy(u);
+  }
+  while (!leaf.empty() && leaf.back() == ' ') leaf.remove_suffix(1);
+  v.text = leaf;
+  return true;
+}
+
 void push_value(EvalContext& ctx, const Cursor& c, std::string_view raw) {
   ctx.stack.emplace_back();
   make_value(ctx, c, raw, ctx.stack.back());
@@ -408,7 +467,6 @@ bool field_value(const Hl7Path& p, std::int32_t s, EvalContext& ctx, Value& out)
   ctx.reads.mark(s, static_cast<unsigned>(p.field));
   std::string_view raw = m.field(seg, p.field);
   if (raw.empty()) return false;
-  const auto& d = m.delimiters();
   Cursor c;
   c.segment = s;
   c.field = static_cast<std::uint16_t>(p.field);
@@ -419,10 +477,7 @@ bool field_value(const Hl7Path& p, std::int32_t s, EvalContext& ctx, Value& out)
   c.rep = static_cast<std::uint16_t>(p.rep > 0 ? p.rep : 1);
   c.comp = static_cast<std::uint16_t>(p.comp);
   c.sub = static_cast<std::uint16_t>(p.comp ? p.sub : 0);
-  std::string_view r = hl7v2::part_at(raw, d, c.rep, c.comp, c.sub, scan_limit(ctx, raw));
-  if (r.empty()) return false;
-  make_value(ctx, c, r, out);
-  return true;
+  return cached_value(ctx, c, out);
 }
 
 // Push the field-level values of one segment for path p.
@@ -528,6 +583,7 @@ bool Hl7Path::read_first(const Scope& scope, EvalContext& ctx, Value& out) const
     }
     // Descend: from a repetition, .N is a component; from a component, a subcomponent.
     if (!relative_cursor(p, c)) return false;
+    if (!(c.field <= 2 && same_name(seg_name(ctx, c.segment), "MSH"))) return cached_value(ctx, c, out);
     std::string_view raw = raw_at(ctx, c);
     if (raw.empty()) return false;
     make_value(ctx, c, raw, out);

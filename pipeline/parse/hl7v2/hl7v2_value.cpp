@@ -4,6 +4,7 @@
 #include <emmintrin.h>
 #endif
 
+#include <algorithm>
 #include <cstring>
 
 namespace dxnorm::hl7v2 {
@@ -234,6 +235,111 @@ std::string_view unescape(std::string_view raw, const Delimiters& d, std::string
     i = close + 1;
   }
   return scratch;
+}
+
+void split_repetition(std::string_view field, const Delimiters& d, std::size_t rep, const char* limit,
+                      RepParts& out) noexcept {
+  out.base = nullptr;
+  out.length = 0;
+  out.components = 0;
+  out.escape = false;
+  out.overflow = false;
+  out.sub_mask = 0;
+  out.comp_sep = d.component;
+  out.sub_sep = d.subcomponent;
+  if (field.empty() || rep == 0) return;
+  const char* const b = field.data();
+  const char* const e = b + field.size();
+  if (!limit || limit < e) limit = e;
+  const char* start = b;
+  for (std::size_t r = 1; r < rep; ++r) {
+    const char* q = find_any_of(start, e, limit, d.repetition, d.repetition, d.repetition);
+    if (q == e) return;  // fewer repetitions
+    start = q + 1;
+  }
+  out.base = start;
+  // One scan to the end of the repetition: component ends, which components
+  // hold subcomponents, whether any escape occurs.
+  unsigned comp = 0;  // 0-based index of the component being scanned
+  bool overflow = false, escape = false;
+  std::uint32_t sub_mask = 0;
+  const char* p = start;
+  const char* stop = e;
+  auto at = [&](const char* q) -> bool {  // true: end of the repetition
+    const char sep = *q;
+    if (sep == d.repetition) {
+      stop = q;
+      return true;
+    }
+    if (sep == d.component) {
+      if (comp < RepParts::kMaxComponents) out.end[comp] = static_cast<std::uint16_t>(q - start);
+      ++comp;
+      if (comp >= RepParts::kMaxComponents) overflow = true;
+    } else if (sep == d.subcomponent) {
+      if (comp < 32) sub_mask |= std::uint32_t{1} << comp;
+    } else {
+      escape = true;
+    }
+    return false;
+  };
+  bool done = false;
+#if defined(__SSE2__)
+  const __m128i vr = _mm_set1_epi8(d.repetition), vc = _mm_set1_epi8(d.component), vs = _mm_set1_epi8(d.subcomponent),
+                ve = _mm_set1_epi8(d.escape);
+  for (; !done && p < e && limit - p >= 16; p += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(
+        _mm_or_si128(_mm_cmpeq_epi8(v, vr), _mm_cmpeq_epi8(v, vc)), _mm_or_si128(_mm_cmpeq_epi8(v, vs), _mm_cmpeq_epi8(v, ve)))));
+    if (e - p < 16) mask &= (1u << (e - p)) - 1u;
+    while (mask) {
+      if (at(p + __builtin_ctz(mask))) {
+        done = true;
+        break;
+      }
+      mask &= mask - 1;
+    }
+  }
+#endif
+  for (; !done && p < e; ++p)
+    if ((*p == d.repetition || *p == d.component || *p == d.subcomponent || *p == d.escape) && at(p)) done = true;
+  const std::size_t length = static_cast<std::size_t>(stop - start);
+  if (length > 0xffff) overflow = true;
+  if (comp < RepParts::kMaxComponents) out.end[comp] = static_cast<std::uint16_t>(length);
+  out.length = static_cast<std::uint32_t>(length);
+  out.components = static_cast<std::uint16_t>(std::min<unsigned>(comp + 1, 0xffff));
+  out.escape = escape;
+  out.overflow = overflow;
+  out.sub_mask = sub_mask;
+}
+
+std::string_view RepParts::component_text(std::size_t comp) const noexcept {
+  if (comp > components) return {};
+  const std::size_t from = comp == 1 ? 0 : end[comp - 2] + 1u;
+  return {base + from, static_cast<std::size_t>(end[comp - 1]) - from};
+}
+
+std::string_view RepParts::part(std::size_t comp, std::size_t sub) const noexcept {
+  if (!base) return {};
+  const std::string_view whole(base, length);
+  if (comp == 0) return whole;
+  if (overflow) {
+    // Rare (a repetition with over 32 components or over 64 KB): scan it.
+    std::string_view c = nth_part(whole, comp_sep, comp);
+    return sub ? nth_part(c, sub_sep, sub) : c;
+  }
+  std::string_view c = component_text(comp);
+  if (sub == 0) return c;
+  if (comp > 32 || !(sub_mask & (std::uint32_t{1} << (comp - 1)))) return sub == 1 ? c : std::string_view{};
+  return nth_part(c, sub_sep, sub);
+}
+
+std::string_view RepParts::leaf(std::size_t comp, std::size_t sub) const noexcept {
+  std::string_view p = part(comp ? comp : 1, sub);
+  if (sub) return p;
+  // The first subcomponent when the component holds any.
+  const std::size_t c = comp ? comp : 1;
+  if (!overflow && (c > 32 || !(sub_mask & (std::uint32_t{1} << (c - 1))))) return p;
+  return nth_part(p, sub_sep, 1);
 }
 
 }  // namespace dxnorm::hl7v2

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -41,6 +42,39 @@ const char* find_any_of(const char* b, const char* e, const char* limit, char x,
 // the scan may read whole blocks; nullptr = the field's own end.
 std::string_view part_at(std::string_view field, const Delimiters& d, std::size_t rep, std::size_t comp,
                          std::size_t sub, const char* limit = nullptr) noexcept;
+
+// One repetition of a field split into components by a single pass, for
+// readers that take several parts of the same repetition (OBX-6.1, .2, .3;
+// every component of a CWE): a part is then an offset lookup, not a scan.
+// part() returns exactly what part_at() returns for the same coordinates.
+// Views point into the field text, which must outlive the RepParts.
+struct RepParts {
+  static constexpr unsigned kMaxComponents = 32;
+  const char* base = nullptr;      // first byte of the repetition; nullptr: no such repetition
+  std::uint32_t length = 0;        // of the repetition
+  std::uint16_t components = 0;    // how many (1 for a repetition without component separators)
+  bool escape = false;             // the escape character occurs in the repetition
+  // More than kMaxComponents components, or a repetition longer than 65535
+  // bytes: part() scans for what the table does not hold.
+  bool overflow = false;
+  std::uint32_t sub_mask = 0;      // bit c-1: component c holds a subcomponent separator
+  std::uint16_t end[kMaxComponents] = {};  // end offset of component c at end[c-1]
+  char comp_sep = '^', sub_sep = '&';
+
+  // Component comp (1-based; 0: the whole repetition) and its subcomponent
+  // sub (0: the whole component; ignored when comp is 0).
+  std::string_view part(std::size_t comp, std::size_t sub) const noexcept;
+  // The first leaf of a part: what a reader takes when it names no deeper
+  // level (component 1 of a whole repetition, subcomponent 1 of a component).
+  std::string_view leaf(std::size_t comp, std::size_t sub) const noexcept;
+
+ private:
+  std::string_view component_text(std::size_t comp) const noexcept;
+};
+
+// Split repetition `rep` (1-based) of a field's raw text; `limit` as for part_at.
+void split_repetition(std::string_view field, const Delimiters& d, std::size_t rep, const char* limit,
+                      RepParts& out) noexcept;
 
 // `""` (two double quotes): an explicit null, "delete this value".
 inline bool is_explicit_null(std::string_view raw) noexcept { return raw == "\"\""; }

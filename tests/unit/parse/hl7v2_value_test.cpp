@@ -135,3 +135,46 @@ TEST_CASE("find_any_of finds the first separator across 16-byte blocks") {
   std::string none(33, 'y');
   CHECK(find_any_of(none.data(), none.data() + none.size(), none.data() + none.size(), '~', '^', '&') == none.data() + none.size());
 }
+
+TEST_CASE("split_repetition gives the parts and leaves part_at and the nested splitters give") {
+  using namespace dxnorm::hl7v2;
+  Delimiters d;
+  const std::string alphabet = "ab~^&\\";
+  std::vector<std::string> inputs = {"", "a", "ab^c&d~e^f", "^^~~&&", "x~y^z&w&v^u~t", std::string(40, 'a') + "^b&c~d",
+                                     // more components than the table holds
+                                     [] { std::string s; for (int i = 0; i < 40; ++i) s += std::to_string(i) + "&s^"; return s + "~r2"; }()};
+  for (int len = 1; len <= 5; ++len) {
+    std::size_t total = 1;
+    for (int i = 0; i < len; ++i) total *= alphabet.size();
+    for (std::size_t n = 0; n < total; ++n) {
+      std::string s;
+      for (std::size_t k = n, i = 0; i < static_cast<std::size_t>(len); ++i, k /= alphabet.size()) s += alphabet[k % alphabet.size()];
+      inputs.push_back(s);
+    }
+  }
+  RepParts parts;
+  for (const auto& in : inputs) {
+    const std::string padded = in + "^~&x^~&x^~&x^~&x^~&x";
+    std::string_view in_buffer = std::string_view(padded).substr(0, in.size());
+    for (std::size_t rep = 1; rep <= 3; ++rep) {
+      split_repetition(in_buffer, d, rep, padded.data() + padded.size(), parts);
+      std::string_view whole = repetition(in, d, rep);
+      CHECK(parts.escape == (whole.find('\\') != std::string_view::npos));
+      for (std::size_t comp = 0; comp <= 42; ++comp)
+        for (std::size_t sub = 0; sub <= (comp ? 3u : 0u); ++sub) {
+          INFO("input '" << in << "' rep " << rep << " comp " << comp << " sub " << sub);
+          std::string_view want = whole;
+          if (comp) want = component(want, d, comp);
+          if (sub) want = subcomponent(want, d, sub);
+          std::string_view got = parts.part(comp, sub);
+          CHECK(got == want);
+          if (!want.empty()) CHECK(got.data() == want.data() - in.data() + in_buffer.data());
+          // The leaf: down to the first component, then the first subcomponent.
+          std::string_view want_leaf = want;
+          if (!comp) want_leaf = component(want_leaf, d, 1);
+          if (!sub) want_leaf = subcomponent(want_leaf, d, 1);
+          CHECK(parts.leaf(comp, sub) == want_leaf);
+        }
+    }
+  }
+}
