@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -149,6 +150,26 @@ struct EvalContext {
   static bool same(const Cursor& a, const Cursor& b) noexcept {
     return a.group == b.group && a.segment == b.segment && a.node == b.node && a.field == b.field &&
            a.rep == b.rep && a.comp == b.comp && a.sub == b.sub;
+  }
+
+  // Date conversions done in this message, by (target, source text): a lab
+  // message repeats one timestamp in every OBX (OBX-14, OBR-22 for each
+  // result). Successes only: a failure is converted (and warned) each time.
+  // Texts live in the input or the arena, both alive for the message.
+  struct DateMemo {
+    std::uint32_t generation = 0;
+    int target = -1;
+    std::string_view in, out;
+  };
+  static constexpr std::size_t kDateMemos = 32;
+  std::vector<DateMemo> dates = std::vector<DateMemo>(kDateMemos);
+  DateMemo* date_memo(int target, std::string_view in) noexcept {
+    std::uint64_t head = 0, tail = 0;
+    const std::size_t k = in.size() < 8 ? in.size() : 8;
+    std::memcpy(&head, in.data(), k);
+    std::memcpy(&tail, in.data() + in.size() - k, k);
+    std::uint64_t h = (head * 0x9E3779B97F4A7C15ull) ^ (tail * 0xC2B2AE3D27D4EB4Full) ^ (in.size() << 3) ^ static_cast<std::uint64_t>(target);
+    return &dates[(h ^ (h >> 29)) & (kDateMemos - 1)];
   }
 
   const SourceDocument* doc = nullptr;

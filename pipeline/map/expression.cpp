@@ -760,12 +760,20 @@ std::size_t Expr::eval(const Scope& scope, EvalContext& ctx, const RuntimeEnv& e
                                            : DateTarget::kTime;
       std::string err;
       return transform([&](Value& v) {
+        EvalContext::DateMemo* memo = ctx.date_memo(fn, v.text);
+        if (memo->generation == ctx.generation && memo->target == fn && memo->in == v.text) {
+          v.text = memo->out;
+          return true;
+        }
         if (!convert_hl7_datetime(v.text, target, env.zone, ctx.convert, err)) {
           location_of(v, ctx, ctx.location);
           ctx.warn("DATE_INVALID", ctx.location, std::string(kFns[fn].name) + ": " + err + "; element omitted");
           return false;
         }
-        v.text = ctx.arena.copy(ctx.convert);
+        memo->generation = ctx.generation;
+        memo->target = fn;
+        memo->in = v.text;
+        v.text = memo->out = ctx.arena.copy(ctx.convert);
         return true;
       });
     }

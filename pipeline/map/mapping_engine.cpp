@@ -107,6 +107,8 @@ Status MappingEngine::convert(const CompiledMapping& mapping, const SourceDocume
   if (++ctx_.generation == 0) {  // wrapped: forget everything
     for (auto& m : ctx_.memo) m.generation = 0;
     for (auto& l : ctx_.leaf_lookups) l.generation = 0;
+    for (auto& d : ctx_.dates) d.generation = 0;
+    ctx_.format_scratch.reset();
     ctx_.generation = 1;
   }
   ctx_.reads.reset(message.leaf_count());

@@ -56,6 +56,29 @@ TEST_CASE("invalid dates are omitted with a DATE_INVALID warning") {
   CHECK(warned(r, "DATE_INVALID"));
 }
 
+TEST_CASE("a date converted again in the same message gives the same text; failures warn every time") {
+  // Conversions are remembered per message by (function, source text).
+  auto r = eval_exprs({{"a", "MSH-7 | dateTime"},
+                       {"b", "EVN-2 | dateTime"},       // same text, another segment
+                       {"c", "EVN-2 | date"},           // same text, another function
+                       {"d", "EVN-2 | instant"},
+                       {"e", "'20240715103000' | dateTime"},
+                       {"bad1", "'20241301' | date"},
+                       {"bad2", "'20241301' | date | first"}},
+                      kAdt);
+  REQUIRE(r.load_errors.empty());
+  CHECK(get(r, "a") == "2024-07-15T10:30:00+01:00");
+  CHECK(get(r, "b") == "2024-07-15T10:30:00+01:00");
+  CHECK(get(r, "c") == "2024-07-15");
+  CHECK(get(r, "d") == "2024-07-15T10:30:00+01:00");
+  CHECK(get(r, "e") == "2024-07-15T10:30:00+01:00");
+  CHECK_FALSE(has(r, "bad1"));
+  CHECK_FALSE(has(r, "bad2"));
+  int invalid = 0;
+  for (const auto& i : r.issues) invalid += i.code == "DATE_INVALID";
+  CHECK(invalid == 2);
+}
+
 TEST_CASE("source-zone changes the zone of local times") {
   auto r = eval_exprs({{"t", "'20240715103000' | dateTime"}}, kAdt, "source-zone: UTC\n");
   REQUIRE(r.load_errors.empty());
