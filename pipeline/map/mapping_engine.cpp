@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <map>
+#include <set>
 
 #include "pipeline/core/fhir_json.h"
 #include "pipeline/map/code_tables.h"
@@ -36,6 +38,116 @@ bool within(const SourceGroup* g, const SourceGroup* ancestor) {
   return false;
 }
 }  // namespace
+
+namespace {
+
+// A node whose body always writes the same value, and so can be emitted by
+// copying it: a literal string, code or boolean that is not blank; an object
+// whose members are all such nodes (no directives: $if, $each, $use, $ref,
+// $translate, $switch, fragments). Array members take their items' values.
+class ConstantBuilder {
+ public:
+  explicit ConstantBuilder(CompiledMapping::Constants& store) : store_(store) {}
+
+  // The node's constant (built once), or nullptr.
+  const rapidjson::Value* visit(TemplateNode& node) {
+    if (auto it = seen_.find(&node); it != seen_.end()) return it->second;
+    seen_[&node] = nullptr;  // in progress (templates do not nest themselves, but be safe)
+    const rapidjson::Value* c = build(node);
+    node.constant = c;
+    seen_[&node] = c;
+    return c;
+  }
+
+  // Every node reachable from `node`, so that nested constants are found too.
+  void walk(TemplateNode& node) {
+    if (!walked_.insert(&node).second) return;
+    visit(node);
+    for (auto& m : node.members) walk(*m.node);
+    for (auto& i : node.items) walk(*i);
+    for (auto& c : node.cases) walk(*c.node);
+    if (node.default_case) walk(*node.default_case);
+    if (node.switch_node) walk(*node.switch_node);
+    for (const TemplateNode* f : node.merges) walk(const_cast<TemplateNode&>(*f));
+    if (node.alias) walk(const_cast<TemplateNode&>(*node.alias));
+  }
+
+ private:
+  static bool plain(const TemplateNode& n) { return !n.cond && !n.each && !n.alias && !n.distinct; }
+
+  const rapidjson::Value* build(TemplateNode& node) {
+    if (node.alias || node.each) return nullptr;
+    auto& alloc = store_.pool;
+    if (node.kind == TemplateNode::Kind::kLiteral) {
+      if (node.literal_is_bool) return keep(rapidjson::Value(node.literal == "true"));
+      if (node.literal_is_number) return nullptr;
+      const std::string& t = node.literal;
+      if (node.prim == PrimKind::kCode) {
+        // Only codes that need no trimming (the value refers to the whole literal).
+        auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; };
+        if (t.empty() || space(t.front()) || space(t.back())) return nullptr;
+      } else if (node.prim == PrimKind::kString) {
+        if (t.find_first_not_of(" \t\r\n") == std::string::npos) return nullptr;
+      } else {
+        return nullptr;
+      }
+      return keep(rapidjson::Value(rapidjson::StringRef(t.data(), static_cast<rapidjson::SizeType>(t.size()))));
+    }
+    if (node.kind != TemplateNode::Kind::kObject || node.members.empty() || !node.merges.empty() || node.ref ||
+        node.translate || node.switch_node)
+      return nullptr;
+    rapidjson::Value obj(rapidjson::kObjectType);
+    for (Member& m : node.members) {
+      TemplateNode& n = *m.node;
+      rapidjson::Value v;
+      if (m.array) {
+        std::vector<TemplateNode*> items;
+        if (n.kind == TemplateNode::Kind::kList) {
+          if (!plain(n)) return nullptr;
+          for (auto& i : n.items) items.push_back(i.get());
+        } else {
+          items.push_back(&n);
+        }
+        v.SetArray();
+        for (TemplateNode* i : items) {
+          if (!plain(*i) || i->kind == TemplateNode::Kind::kList || i->kind == TemplateNode::Kind::kSwitch) return nullptr;
+          const rapidjson::Value* c = visit(*i);
+          if (!c) return nullptr;
+          v.PushBack(rapidjson::Value(*c, alloc), alloc);
+        }
+        if (v.Empty()) return nullptr;
+      } else {
+        if (!plain(n)) return nullptr;
+        const rapidjson::Value* c = visit(n);
+        if (!c) return nullptr;
+        v.CopyFrom(*c, alloc);
+      }
+      obj.AddMember(rapidjson::StringRef(m.json_name.data(), static_cast<rapidjson::SizeType>(m.json_name.size())), v, alloc);
+    }
+    return keep(std::move(obj));
+  }
+
+  const rapidjson::Value* keep(rapidjson::Value v) {
+    store_.values.emplace_back();
+    store_.values.back() = v;  // rapidjson moves on assignment
+    return &store_.values.back();
+  }
+
+  CompiledMapping::Constants& store_;
+  std::map<const TemplateNode*, const rapidjson::Value*> seen_;
+  std::set<const TemplateNode*> walked_;
+};
+
+}  // namespace
+
+void prepare_constants(CompiledMapping& mapping) {
+  mapping.constants = std::make_unique<CompiledMapping::Constants>();
+  ConstantBuilder b(*mapping.constants);
+  for (auto& r : mapping.resources)
+    if (r.body) b.walk(*r.body);
+  for (auto& [key, f] : mapping.fragments)
+    if (f) b.walk(*f);
+}
 
 Output::Output()
     : buffer_(new char[kOutputBuffer]), pool_(buffer_.get(), kOutputBuffer), bundle(&pool_) {}
@@ -328,7 +440,41 @@ void MappingEngine::emit_member_value(const TemplateNode& node, const Scope& sco
   produced = emit_value(node, scope, out);
 }
 
+// A plan constant into the output: containers allocated from the document,
+// strings referred to (they live in the plan, see CompiledMapping::constants).
+void MappingEngine::copy_constant(const rapidjson::Value& c, rapidjson::Value& out) {
+  auto& alloc = doc_->GetAllocator();
+  switch (c.GetType()) {
+    case rapidjson::kStringType:
+      out.SetString(rapidjson::StringRef(c.GetString(), c.GetStringLength()));
+      return;
+    case rapidjson::kArrayType:
+      out.SetArray().Reserve(c.Size(), alloc);
+      for (const auto& item : c.GetArray()) {
+        rapidjson::Value v;
+        copy_constant(item, v);
+        out.PushBack(v, alloc);
+      }
+      return;
+    case rapidjson::kObjectType:
+      out.SetObject();
+      for (const auto& m : c.GetObject()) {
+        rapidjson::Value v;
+        copy_constant(m.value, v);
+        out.AddMember(rapidjson::StringRef(m.name.GetString(), m.name.GetStringLength()), v, alloc);
+      }
+      return;
+    default:
+      out.CopyFrom(c, alloc);  // numbers, booleans: no allocation
+      return;
+  }
+}
+
 bool MappingEngine::emit_body(const TemplateNode& node, const Scope& scope, rapidjson::Value& out) {
+  if (node.constant && !trace_) {
+    copy_constant(*node.constant, out);
+    return true;
+  }
   if (node.alias) {
     bool produced = false;
     if (node.kind == TemplateNode::Kind::kObject && !node.merges.empty()) {
@@ -473,7 +619,9 @@ void MappingEngine::emit_object_members(const TemplateNode& node, const Scope& s
       // A primitive member (most of a template): what emit_member_value ->
       // emit_value -> emit_body would do, without the three calls.
       if (n.cond && !n.cond->eval_bool(scope, ctx_, env_)) continue;
-      if (n.kind == TemplateNode::Kind::kLiteral) {
+      if (n.constant) {
+        copy_constant(*n.constant, v);
+      } else if (n.kind == TemplateNode::Kind::kLiteral) {
         if (n.literal_is_bool) v.SetBool(n.literal == "true");
         else if (!emit_primitive(n, n.literal, nullptr, v)) continue;
       } else {

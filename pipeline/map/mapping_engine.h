@@ -93,6 +93,7 @@ class MappingEngine {
   const Scope* new_scope(const Cursor& c, const Scope* parent, std::uint32_t index);
 
   rapidjson::Value str(std::string_view s);
+  void copy_constant(const rapidjson::Value& c, rapidjson::Value& out);
   void trace(const SourceLoc& rule, const Value* src, std::string_view what = {});
   // Copies into the output document's pool; the view lives as long as the document.
   std::string_view pooled(std::string_view a, std::string_view b = {}, std::string_view c = {});

@@ -836,6 +836,7 @@ std::unique_ptr<CompiledMapping> load_mapping(const std::string& path, const Cod
   const auto& digest = hash.digest();
   m->content_hash = Poco::DigestEngine::digestToHex(digest).substr(0, 12);
   if (has_new_errors()) return nullptr;
+  prepare_constants(*m);
   return m;
 }
 

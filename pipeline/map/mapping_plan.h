@@ -3,6 +3,9 @@
 // Nothing here refers back to YAML.
 #pragma once
 
+#include <rapidjson/document.h>
+
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -76,6 +79,10 @@ struct TemplateNode {
   std::unique_ptr<SourcePath> each;   // $each
   // $use of a non-object fragment: this node stands for it
   const TemplateNode* alias = nullptr;
+  // The value this node's body always writes (literals, and objects made
+  // only of them), built at load time; null when it depends on the message.
+  // Strings in it refer to the plan's own text (see CompiledMapping::constants).
+  const rapidjson::Value* constant = nullptr;
 
   // kLiteral / kExpr
   ExprPtr expr;
@@ -131,6 +138,19 @@ struct CompiledMapping {
   std::vector<std::unique_ptr<std::string>> files;  // storage for SourceLoc::file
   std::vector<const CodeTable*> tables_used;
   std::string content_hash;                   // of the mapping and everything it includes
+
+  // Storage of TemplateNode::constant. Outputs refer to these strings (and to
+  // member names in the plan) without copying them: a Bundle must not outlive
+  // the mapping that built it (MessageConverter keeps the set alive).
+  struct Constants {
+    rapidjson::MemoryPoolAllocator<> pool;
+    std::deque<rapidjson::Value> values;
+  };
+  std::unique_ptr<Constants> constants;
 };
+
+// Finds the template nodes whose body is constant and builds their values
+// (called once by the loader, after every node is compiled).
+void prepare_constants(CompiledMapping& mapping);
 
 }  // namespace dxnorm::map
