@@ -539,8 +539,19 @@ ExprPtr compile_expression(std::string_view text, const CompileEnv& env, std::st
   return e;
 }
 
+constexpr std::string_view kTrueText = "true";
+
 std::string_view Expr::eval_text(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env, Value* first) const {
   if (kind == Kind::kLiteral) return literal;
+  if (kind == Kind::kCall && (fn == kExists || fn == kEmpty) && args[0]->simple) {
+    // `x | exists` / `x | empty` of a direct read (a $switch on "(.1 ?? .4) |
+    // exists"): the read decides, without the value stack or the memo.
+    Value v;
+    const bool has = args[0]->read_simple(scope, ctx, v);
+    if (has != (fn == kExists)) return {};
+    if (first) *first = Value{kTrueText, Cursor{}, false, false};
+    return kTrueText;
+  }
   if (simple) {
     // Read straight into the caller's Value: a Value written field by field
     // and then copied whole stalls on store forwarding.
@@ -584,7 +595,6 @@ std::string_view Expr::eval_text(const Scope& scope, EvalContext& ctx, const Run
 
 namespace {
 // What a true comparison or logic expression reads as.
-constexpr std::string_view kTrueText = "true";
 }  // namespace
 
 bool Expr::test(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) const {
