@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include "pipeline/parse/hl7v2/hl7v2_value.h"
 
@@ -88,21 +89,28 @@ TEST_CASE("unescape: unknown and unterminated escapes are kept literally") {
   CHECK(unescape(R"(\P\)", d, s) == R"(\P\)");             // no truncation char defined
 }
 
+namespace {
+// Every string of 1 to max_len characters over `alphabet`, appended to `out`.
+void add_short_strings(const std::string& alphabet, int max_len, std::vector<std::string>& out) {
+  for (int len = 1; len <= max_len; ++len) {
+    std::size_t total = 1;
+    for (int i = 0; i < len; ++i) total *= alphabet.size();
+    for (std::size_t n = 0; n < total; ++n) {
+      std::string s;
+      for (std::size_t k = n, i = 0; i < static_cast<std::size_t>(len); ++i, k /= alphabet.size()) s += alphabet[k % alphabet.size()];
+      out.push_back(s);
+    }
+  }
+}
+}  // namespace
+
 TEST_CASE("part_at reads the same part as repetition, component and subcomponent one after the other") {
   using namespace dxnorm::hl7v2;
   Delimiters d;
   // Every short string over the separators and two letters, every coordinate.
   const std::string alphabet = "ab~^&";
   std::vector<std::string> inputs = {"", "a", "ab^c&d~e^f", "^^~~&&", "x~y^z&w&v^u~t", std::string(40, 'a') + "^b&c~d"};
-  for (int len = 1; len <= 5; ++len) {
-    std::size_t total = 1;
-    for (int i = 0; i < len; ++i) total *= alphabet.size();
-    for (std::size_t n = 0; n < total; ++n) {
-      std::string s;
-      for (std::size_t k = n, i = 0; i < static_cast<std::size_t>(len); ++i, k /= alphabet.size()) s += alphabet[k % alphabet.size()];
-      inputs.push_back(s);
-    }
-  }
+  add_short_strings(alphabet, 5, inputs);
   for (const auto& in : inputs)
     for (std::size_t rep = 1; rep <= 3; ++rep)
       for (std::size_t comp = 0; comp <= 3; ++comp)
@@ -143,15 +151,7 @@ TEST_CASE("split_repetition gives the parts and leaves part_at and the nested sp
   std::vector<std::string> inputs = {"", "a", "ab^c&d~e^f", "^^~~&&", "x~y^z&w&v^u~t", std::string(40, 'a') + "^b&c~d",
                                      // more components than the table holds
                                      [] { std::string s; for (int i = 0; i < 40; ++i) s += std::to_string(i) + "&s^"; return s + "~r2"; }()};
-  for (int len = 1; len <= 5; ++len) {
-    std::size_t total = 1;
-    for (int i = 0; i < len; ++i) total *= alphabet.size();
-    for (std::size_t n = 0; n < total; ++n) {
-      std::string s;
-      for (std::size_t k = n, i = 0; i < static_cast<std::size_t>(len); ++i, k /= alphabet.size()) s += alphabet[k % alphabet.size()];
-      inputs.push_back(s);
-    }
-  }
+  add_short_strings(alphabet, 5, inputs);
   RepParts parts;
   for (const auto& in : inputs) {
     const std::string padded = in + "^~&x^~&x^~&x^~&x^~&x";
