@@ -411,12 +411,12 @@ const hl7v2::RepParts& rep_parts(EvalContext& ctx, std::int32_t s, std::uint16_t
 // that part is empty (nothing written to v then).
 bool cached_value(EvalContext& ctx, const Cursor& c, Value& v) {
   const hl7v2::RepParts& rp = rep_parts(ctx, c.segment, c.field, c.rep);
-  if (rp.part(c.comp, c.sub).empty()) return false;
+  std::string_view leaf;
+  if (!rp.part_and_leaf(c.comp, c.sub, leaf)) return false;
   v.text = {};
   v.cursor = c;
   v.has_cursor = true;
   v.explicit_null = false;
-  std::string_view leaf = rp.leaf(c.comp, c.sub);
   if (hl7v2::is_explicit_null(leaf)) {
     v.explicit_null = true;
     return true;

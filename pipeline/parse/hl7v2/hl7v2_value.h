@@ -67,6 +67,20 @@ struct RepParts {
   // The first leaf of a part: what a reader takes when it names no deeper
   // level (component 1 of a whole repetition, subcomponent 1 of a component).
   std::string_view leaf(std::size_t comp, std::size_t sub) const noexcept;
+  // part(comp, sub) and leaf(comp, sub) at once; false when the part is empty
+  // (then `leaf` is unspecified). Inline for the common case: a component
+  // (comp 1..32) of a table that holds it, without subcomponents.
+  bool part_and_leaf(std::size_t comp, std::size_t sub, std::string_view& leaf_out) const noexcept {
+    if (base && !overflow && comp >= 1 && comp <= components && sub == 0 &&
+        !(sub_mask & (std::uint32_t{1} << (comp - 1)))) {
+      const std::size_t from = comp == 1 ? 0 : end[comp - 2] + 1u;
+      leaf_out = {base + from, static_cast<std::size_t>(end[comp - 1]) - from};
+      return !leaf_out.empty();
+    }
+    if (part(comp, sub).empty()) return false;
+    leaf_out = leaf(comp, sub);
+    return true;
+  }
 
  private:
   std::string_view component_text(std::size_t comp) const noexcept;

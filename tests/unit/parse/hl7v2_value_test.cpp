@@ -174,6 +174,9 @@ TEST_CASE("split_repetition gives the parts and leaves part_at and the nested sp
           if (!comp) want_leaf = component(want_leaf, d, 1);
           if (!sub) want_leaf = subcomponent(want_leaf, d, 1);
           CHECK(parts.leaf(comp, sub) == want_leaf);
+          std::string_view fused;
+          CHECK(parts.part_and_leaf(comp, sub, fused) == !want.empty());
+          if (!want.empty()) CHECK(fused == want_leaf);
         }
     }
   }
