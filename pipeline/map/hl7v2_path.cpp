@@ -386,7 +386,7 @@ struct PartCache final : FormatScratch {
   std::vector<Entry> entries = std::vector<Entry>(kEntries);
 };
 
-const hl7v2::RepParts& rep_parts(EvalContext& ctx, std::int32_t s, std::uint16_t field, std::uint16_t rep) {
+[[gnu::always_inline]] inline const hl7v2::RepParts& rep_parts(EvalContext& ctx, std::int32_t s, std::uint16_t field, std::uint16_t rep) {
   static const char kOwner = 0;
   if (!ctx.format_scratch || ctx.format_scratch->owner != &kOwner) {
     ctx.format_scratch = std::make_unique<PartCache>();
@@ -409,7 +409,7 @@ const hl7v2::RepParts& rep_parts(EvalContext& ctx, std::int32_t s, std::uint16_t
 // make_value(raw_at(c)) through the part cache, for a cursor at a
 // repetition, component or subcomponent of a field (not MSH-1/2); false when
 // that part is empty (nothing written to v then).
-bool cached_value(EvalContext& ctx, const Cursor& c, Value& v) {
+[[gnu::always_inline]] inline bool cached_value(EvalContext& ctx, const Cursor& c, Value& v) {
   const hl7v2::RepParts& rp = rep_parts(ctx, c.segment, c.field, c.rep);
   std::string_view leaf;
   if (!rp.part_and_leaf(c.comp, c.sub, leaf)) return false;
@@ -453,7 +453,7 @@ std::string_view raw_at(const EvalContext& ctx, const Cursor& c) {
 
 // The value path p reads in segment s when one value is wanted (the first
 // repetition unless p names one); false when there is none.
-bool field_value(const Hl7Path& p, std::int32_t s, EvalContext& ctx, Value& out) {
+[[gnu::always_inline]] inline bool field_value(const Hl7Path& p, std::int32_t s, EvalContext& ctx, Value& out) {
   const Message& m = msg(ctx);
   const auto& seg = m.segments()[static_cast<std::size_t>(s)];
   ctx.reads.mark(s, 0);
