@@ -229,6 +229,7 @@ Status MappingEngine::convert(const CompiledMapping& mapping, const SourceDocume
   trace_path_.clear();
   scope_used_ = 0;
   instances_.clear();
+  instance_keys_.clear();
   by_def_.resize(mapping.resources.size());
   for (auto& v : by_def_) v.clear();
 
@@ -265,6 +266,30 @@ Status MappingEngine::convert(const CompiledMapping& mapping, const SourceDocume
       Instance inst;
       inst.def = static_cast<int>(d);
       inst.scope = s;
+      if (def.merge_duplicates) {
+        // Same keys as an earlier instance of this resource: the same id, so
+        // merged without hashing again (OBX-23's lab, named in every OBX).
+        const Instance* same = nullptr;
+        for (std::size_t idx : by_def_[d]) {
+          const Instance& other = instances_[idx];
+          if (other.skipped || other.key_count != keys.size()) continue;
+          if (std::equal(keys.begin(), keys.end(), instance_keys_.begin() + other.key_begin)) {
+            same = &other;
+            break;
+          }
+        }
+        if (same) {
+          inst.skipped = true;
+          inst.id = same->id;
+          inst.full_url = same->full_url;
+          by_def_[d].push_back(instances_.size());
+          instances_.push_back(inst);
+          continue;
+        }
+        inst.key_begin = static_cast<std::uint32_t>(instance_keys_.size());
+        inst.key_count = static_cast<std::uint32_t>(keys.size());
+        instance_keys_.insert(instance_keys_.end(), keys.begin(), keys.end());
+      }
       char id[kResourceIdLength];
       write_resource_id(def.type, keys, id);
       // Ids are hex digests: comparing the first 8 bytes as one word settles
@@ -278,6 +303,9 @@ Status MappingEngine::convert(const CompiledMapping& mapping, const SourceDocume
         if (def.merge_duplicates && other.def == inst.def) {
           inst.skipped = true;
         } else {
+          // Its id is no longer a function of its keys: never a merge target
+          // by keys (the id comparison above still applies).
+          inst.key_count = UINT32_MAX;
           keys.push_back(ctx_.arena.copy(ord));
           write_resource_id(def.type, keys, id);
           std::string loc;

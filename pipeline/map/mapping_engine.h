@@ -77,6 +77,8 @@ class MappingEngine {
     std::string_view id;
     std::string_view full_url;
     bool skipped = false;  // merged into an earlier instance with the same id
+    // Its id keys in instance_keys_ (resources merged on duplicate ids only).
+    std::uint32_t key_begin = 0, key_count = 0;
   };
 
   void emit_member_value(const TemplateNode& node, const Scope& scope, rapidjson::Value& out, bool& produced);
@@ -127,6 +129,7 @@ class MappingEngine {
   const CompiledMapping* mapping_ = nullptr;
   rapidjson::Document* doc_ = nullptr;
   std::vector<Instance> instances_;
+  std::vector<std::string_view> instance_keys_;  // views into the input or the arena (this message)
   std::vector<std::vector<std::size_t>> by_def_;  // instance indexes per resource def
   std::vector<std::unique_ptr<Scope[]>> scope_blocks_;
   std::size_t scope_used_ = 0;
