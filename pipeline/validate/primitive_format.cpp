@@ -167,6 +167,54 @@ constexpr auto kIdChar = [] {
   return t;
 }();
 
+// A fixed-width pattern of up to eight bytes, checked against a word
+// loaded from the text: '0' stands for a digit [0-9], any other byte for
+// itself. Each byte of (w ^ tmpl) must then be 0-9 at a digit and 0 at a
+// literal, i.e. below `limit` (10 or 1), which (d & 0x7F) + (0x80 - limit)
+// tests in the high bit without a carry between bytes.
+struct WordPattern {
+  std::uint64_t tmpl = 0, add = 0;
+  constexpr explicit WordPattern(const char (&p)[9]) {
+    for (int i = 0; i < 8; ++i) {
+      tmpl |= std::uint64_t{static_cast<unsigned char>(p[i])} << (8 * i);
+      add |= std::uint64_t{p[i] == '0' ? 0x80u - 10 : 0x80u - 1} << (8 * i);
+    }
+  }
+  constexpr bool match(std::uint64_t w) const noexcept {
+    const std::uint64_t d = w ^ tmpl;
+    return ((((d & ~kHighs) + add) | d) & kHighs) == 0;
+  }
+};
+
+inline int two_at(const char* p) noexcept { return (p[0] - '0') * 10 + (p[1] - '0'); }
+
+// The form dxnorm writes, YYYY-MM-DDThh:mm:ss followed by Z or (+|-)hh:mm
+// (20 or 25 bytes, no fraction): three or four word compares and the field
+// ranges. True only where the general parse (date_part, time_part, zone)
+// is true too; false means "not shown valid here", and callers then run
+// the general parse for the answer.
+bool plain_full_date_time(std::string_view s) noexcept {
+  const std::size_t n = s.size();
+  if (n != 20 && n != 25) return false;
+  const char* p = s.data();
+  constexpr WordPattern kDate("0000-00-"), kDayTime("00T00:00"), kSecondsZ("0:00:00Z"), kSecondsZone("0:00:00+"),
+      kZone("00+00:00");
+  const std::uint64_t date = load8(p);
+  if (!kDate.match(date) || !kDayTime.match(load8(p + 8)) || (date & 0xffffffffu) == 0x30303030u) return false;
+  if (n == 20) {
+    if (!kSecondsZ.match(load8(p + 12))) return false;
+  } else {
+    // The zone's sign as '+' in both words: '-' differs from '+' in bits 0x06 only.
+    const std::uint64_t minus = p[19] == '-' ? ('+' ^ '-') : 0;
+    if (!kSecondsZone.match(load8(p + 12) ^ (minus << 56)) || !kZone.match(load8(p + 17) ^ (minus << 16))) return false;
+    const int h = two_at(p + 20), m = two_at(p + 23);
+    if (!((h <= 13 && m <= 59) || (h == 14 && m == 0))) return false;
+  }
+  const int month = two_at(p + 5), day = two_at(p + 8);
+  return month >= 1 && month <= 12 && day >= 1 && day <= 31 && two_at(p + 11) <= 23 && two_at(p + 14) <= 59 &&
+         two_at(p + 17) <= 60;
+}
+
 }  // namespace
 
 bool is_date(std::string_view s) noexcept {
@@ -175,6 +223,7 @@ bool is_date(std::string_view s) noexcept {
 }
 
 bool is_date_time(std::string_view s) noexcept {
+  if (plain_full_date_time(s)) return true;
   std::size_t n = 0;
   if (!date_part(s, &n, false)) return false;
   if (n == s.size()) return true;
@@ -185,6 +234,7 @@ bool is_date_time(std::string_view s) noexcept {
 }
 
 bool is_instant(std::string_view s) noexcept {
+  if (plain_full_date_time(s)) return true;  // a full date and time with a zone
   std::size_t n = 0;
   if (!date_part(s, &n, true) || n >= s.size() || s[n] != 'T') return false;
   std::size_t t = 0;

@@ -21,6 +21,21 @@ TEST_CASE("dateTime, date, instant, time") {
     CAPTURE(bad);
     CHECK_FALSE(f::is_date_time(bad));
   }
+  // The 20- and 25-byte forms dxnorm writes have a fast path; its edges.
+  for (const char* ok : {"2024-03-01T09:30:60Z", "2024-03-01T23:59:59-14:00", "0001-12-31T00:00:00+13:59",
+                         "2024-03-01T09:30:00+00:00"}) {
+    CAPTURE(ok);
+    CHECK(f::is_date_time(ok));
+    CHECK(f::is_instant(ok));
+  }
+  for (const char* bad : {"0000-03-01T09:30:00Z", "2024-03-01T09:30:61Z", "2024-03-01T09:60:00Z", "2024-00-01T09:30:00Z",
+                          "2024-03-00T09:30:00Z", "2024-03-01T09:30:00-14:01", "2024-03-01T09:30:00*01:00",
+                          "2024-03-01T09:30:00+01-00", "2024-03-01t09:30:00Z", "2024-03-01T09:30:00z",
+                          "2024-03-01T09:30:00+1:000", "2024/03/01T09:30:00Z"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(f::is_date_time(bad));
+    CHECK_FALSE(f::is_instant(bad));
+  }
   CHECK(f::is_date("2024-02-30"));  // the R4 regex does not know month lengths
   CHECK_FALSE(f::is_date("2024-03-01T09:30:00Z"));
   CHECK(f::is_instant("2024-03-01T09:30:00.000+00:00"));
