@@ -574,8 +574,8 @@ class FhirValidator::Walk {
         }
         if (type_seen && id_seen) break;
       }
-      by_url_.push_back({info.full_url, info.type, info.id, i,
-                         info.type.empty() ? nullptr : rules_.resource_type(info.type)});
+      info.resource_type = info.type.empty() ? nullptr : rules_.resource_type(info.type);
+      by_url_.push_back({info.full_url, info.type, info.id, i, info.resource_type});
     }
     // fullUrl -> first entry (lowest position) with it; later equal ones
     // are bdl-7 duplicates.
@@ -620,6 +620,7 @@ class FhirValidator::Walk {
     const Value* resource = nullptr;
     const Value* request = nullptr;
     std::string_view full_url, type, id;  // empty when absent or not a string
+    const Type* resource_type = nullptr;  // rules for `type`; nullptr when it names no resource type
     bool has_full_url = false, has_response = false, has_search = false;
   };
   // A resource outside contained[], while it is walked (on resource()'s stack).
@@ -1325,20 +1326,19 @@ void FhirValidator::Walk::bundle_rules() {
           if (m.value.IsString()) url = sv(m.value);
         }
       }
-      if ((method == "PUT" || method == "POST") && !url.empty()) {
-        auto cut = std::string_view::npos;  // url.find_first_of("/?") without a memchr per byte
-        for (std::size_t k = 0; k < url.size(); ++k) {
-          if (url[k] == '/' || url[k] == '?') {
-            cut = k;
-            break;
-          }
+      const bool put = eq(method, "PUT");
+      if ((put || eq(method, "POST")) && !url.empty()) {
+        // The url's type is its text before the first '/' or '?'. It is
+        // rtype when url starts with rtype followed by its end, '/' or '?',
+        // and rtype holds neither (a known resource type never does).
+        const std::size_t k = rtype.size();
+        bool agrees = url.starts_with(rtype) &&
+                      (url.size() == k || url[k] == '/' || url[k] == '?') &&
+                      (en.resource_type || rtype.find_first_of("/?") == std::string_view::npos);
+        if (agrees && url.size() > k && url[k] == '/') {
+          // PUT: the id follows (also catches a PUT of a resource without id); POST: nothing may.
+          agrees = put && same(url.substr(k + 1), rid);
         }
-        const std::string_view url_type = url.substr(0, cut);
-        bool agrees = url_type == rtype;
-        if (agrees && method == "PUT" && cut != std::string_view::npos && url[cut] == '/') {
-          agrees = url.substr(cut + 1) == rid;  // also catches a PUT of a resource without id
-        }
-        if (agrees && method == "POST" && cut != std::string_view::npos && url[cut] == '/') agrees = false;
         if (!agrees) {
           Push p(path_, "request");
           Push q(path_, "url");

@@ -337,12 +337,35 @@ bool is_base64(std::string_view s) noexcept {
 
 bool is_uuid(std::string_view s) noexcept {
   constexpr std::string_view kPrefix = "urn:uuid:";
-  if (s.size() != kPrefix.size() + 36 || !s.starts_with(kPrefix)) return false;
+  if (s.size() != kPrefix.size() + 36) return false;
+#ifdef __SSE2__
+  // The 45 bytes as sixteen at 0, 16 and 29 (overlapping). Per byte either
+  // a literal (the prefix, the dashes at 17, 22, 27 and 32) or [0-9a-f];
+  // bytes above 0x7F are negative as signed bytes and so in neither range.
+  const auto range = [](__m128i x, char lo, char hi) {
+    return _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8(static_cast<char>(lo - 1))),
+                         _mm_cmplt_epi8(x, _mm_set1_epi8(static_cast<char>(hi + 1))));
+  };
+  const auto chunk = [&range](const char* p, __m128i literal, __m128i is_literal) {
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m128i hex = _mm_or_si128(range(x, '0', '9'), range(x, 'a', 'f'));
+    return _mm_or_si128(_mm_and_si128(_mm_cmpeq_epi8(x, literal), is_literal), _mm_andnot_si128(is_literal, hex));
+  };
+  constexpr char L = -1;
+  const __m128i good = _mm_and_si128(
+      _mm_and_si128(chunk(s.data(), _mm_setr_epi8('u', 'r', 'n', ':', 'u', 'u', 'i', 'd', ':', 0, 0, 0, 0, 0, 0, 0),
+                          _mm_setr_epi8(L, L, L, L, L, L, L, L, L, 0, 0, 0, 0, 0, 0, 0)),
+                    chunk(s.data() + 16, _mm_set1_epi8('-'), _mm_setr_epi8(0, L, 0, 0, 0, 0, L, 0, 0, 0, 0, L, 0, 0, 0, 0))),
+      chunk(s.data() + 29, _mm_set1_epi8('-'), _mm_setr_epi8(0, 0, 0, L, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)));
+  return _mm_movemask_epi8(good) == 0xFFFF;
+#else
+  if (!s.starts_with(kPrefix)) return false;
   // 36 bytes as words at 0, 8, 16, 24 and 28; dashes at 8, 13, 18 and 23.
   const char* u = s.data() + kPrefix.size();
   constexpr std::uint64_t kByte0 = 0x80, kByte2 = 0x80ull << 16, kByte5 = 0x80ull << 40, kByte7 = 0x80ull << 56;
   return uuid_word(load8(u), 0) && uuid_word(load8(u + 8), kByte0 | kByte5) &&
          uuid_word(load8(u + 16), kByte2 | kByte7) && uuid_word(load8(u + 24), 0) && uuid_word(load8(u + 28), 0);
+#endif
 }
 
 bool is_xhtml(std::string_view s) noexcept {
