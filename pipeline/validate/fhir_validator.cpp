@@ -297,6 +297,7 @@ struct FhirValidator::Rules {
     const TypeDef* def = nullptr;
     NameTable<Prop> names;
     std::uint64_t required = 0;  // bit i: elements[i].min > 0
+    std::uint64_t id_bit = 0;    // bit of the element "id"; 0 when the type has none
     std::vector<Exclusive> exclusives;
     std::vector<AnyOf> any_ofs;
     int resource_ordinal = -1;
@@ -491,6 +492,7 @@ struct FhirValidator::Rules {
     for (std::size_t k = 0; k < td.elements.size(); ++k) {
       const ElementDef& e = td.elements[k];
       if (e.min > 0) t.required |= std::uint64_t{1} << k;
+      if (e.name == "id" && !t.id_bit) t.id_bit = std::uint64_t{1} << k;
       if (e.name.starts_with('_')) {
         throw std::runtime_error("FhirValidator: element name " + td.name + "." + e.name + " starts with '_'");
       }
@@ -883,7 +885,11 @@ void FhirValidator::Walk::object(const Value& v, const Type& type, bool is_resou
   }
   path_.depth = d;
   if (frame) frame->looked = true;  // every member went by: no "contained" unless noted
-  if (!is_resource && eq(sv(v.MemberBegin()->name), "id")) [[unlikely]] {  // ele-1: some member other than "id"
+  // ele-1: some member other than "id". Members all named "id" leave seen
+  // at the id element's bit (repeats are not counted) and no "_name", or at
+  // 0 if the type has no "id" (they are then unknown); anything else sets
+  // some other bit, so most objects are settled without reading a name.
+  if (!is_resource && seen == type.id_bit && !seen_ext && eq(sv(v.MemberBegin()->name), "id")) [[unlikely]] {
     bool only_id = true;
     for (const auto& m : v.GetObject()) {
       if (!eq(sv(m.name), "id")) {
