@@ -287,6 +287,10 @@ struct FhirValidator::Rules {
     Kind kind = Kind::kAnyText;
     bool extension_ok = false;      // "_name" allowed: the chosen type is a primitive
     bool contained = false;         // the element is "contained"
+    // max <= 1 and a JSON string kind: a JSON string value goes straight to
+    // text(), past element()'s null and array checks (a string is neither).
+    bool scalar_text = false;
+    std::uint8_t printable = 0x21;  // is_printable_ascii's limit for kString, kCode, kUri
     int regex = -1;                 // index into regexes for Kind::kRegex
     const CodeSet* codes = nullptr; // a primitive bound to a required value set
     // kReference with target profiles: offset of a bit set over resource
@@ -433,6 +437,8 @@ struct FhirValidator::Rules {
         }
       }
     }
+    p.scalar_text = p.max <= 1 && p.kind >= Kind::kString;
+    p.printable = p.kind == Kind::kString ? 0x20 : 0x21;
     return p;
   }
 
@@ -712,6 +718,7 @@ class FhirValidator::Walk {
   [[gnu::always_inline]] inline void element(const Value& v, const Prop& p, const Value& parent, std::string_view name,
                                              Frame* frame);
   [[gnu::always_inline]] inline void item(const Value& v, const Prop& p);
+  [[gnu::always_inline]] inline void text(const Value& v, const Prop& p);
   [[gnu::noinline]] void number(const Value& v, const Prop& p);
   [[gnu::noinline]] bool lexical(const Prop& p, std::string_view s) const;
   [[gnu::noinline]] void null_item(const Value& parent, std::string_view name, rapidjson::SizeType i);
@@ -958,6 +965,10 @@ void FhirValidator::Walk::primitive_extension(const Value& v, const Prop& e) {
 
 inline void FhirValidator::Walk::element(const Value& v, const Prop& e, const Value& parent, std::string_view name,
                                          Frame* frame) {
+  if (e.scalar_text && v.IsString()) [[likely]] {
+    text(v, e);
+    return;
+  }
   if (v.IsNull()) [[unlikely]] {
     fail("FHIR_EMPTY", "null value");
     return;
@@ -1039,6 +1050,12 @@ inline void FhirValidator::Walk::item(const Value& v, const Prop& e) {
     fail_typed("FHIR_TYPE", "expected a JSON string (", *e.type, ")");
     return;
   }
+  text(v, e);
+}
+
+// The checks of a JSON string value v of a kind from kString on.
+inline void FhirValidator::Walk::text(const Value& v, const Prop& e) {
+  using K = Rules::Kind;
   const std::string_view s = sv(v);
   if (s.empty()) [[unlikely]] {
     fail("FHIR_EMPTY", "empty string");
@@ -1047,7 +1064,7 @@ inline void FhirValidator::Walk::item(const Value& v, const Prop& e) {
   bool ok;
   if (e.kind <= K::kUri) {
     // Printable ASCII (without a space but for string) settles all three.
-    ok = format::is_printable_ascii(s, e.kind == K::kString ? 0x20 : 0x21) || lexical(e, s);
+    ok = format::is_printable_ascii(s, e.printable) || lexical(e, s);
   } else switch (e.kind) {
     case K::kId: ok = format::is_id(s); break;
     case K::kDateTime: ok = format::is_date_time(s); break;
