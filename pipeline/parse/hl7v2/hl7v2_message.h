@@ -71,7 +71,7 @@ class Message final : public SourceDocument {
   std::string_view field(const Segment& seg, int field) const noexcept {
     if (field < 1 || static_cast<std::uint32_t>(field) > seg.field_count) return {};
     const std::size_t idx = seg.first_field + static_cast<std::size_t>(field) - 1;
-    if (idx >= field_spans_.size()) return {};
+    if (idx >= field_span_count_) return {};
     const auto [begin, end] = field_spans_[idx];
     return text_.substr(begin, end - begin);
   }
@@ -109,7 +109,7 @@ class Message final : public SourceDocument {
 
   // Internal storage, filled by Hl7v2Parser. Public for the parser and tests.
   std::span<const std::pair<std::uint32_t, std::uint32_t>> field_spans() const noexcept {
-    return field_spans_;
+    return {field_spans_.data(), field_span_count_};
   }
 
   // Forgets the content but keeps every vector's capacity (and the group
@@ -133,8 +133,13 @@ class Message final : public SourceDocument {
   std::string_view text_;
   Delimiters delims_;
   std::vector<Segment> segments_;
-  // [begin, end) offsets into text_ of every field of every segment.
+  // [begin, end) offsets into text_ of every field of every segment:
+  // field_spans_[0, field_span_count_). Like groups_, the vector is a pool:
+  // the entries past the count are room the parser writes into without a
+  // push_back per field, and clear() keeps them (they are not zeroed again).
+  // A moved-from Message, like its groups(), is only for clear() or parse().
   std::vector<std::pair<std::uint32_t, std::uint32_t>> field_spans_;
+  std::size_t field_span_count_ = 0;
   // Group storage; groups_[0] is the root. Children hold pointers into this
   // vector, so it is sized before matching and never reallocated while a
   // tree is being built: if the pool turns out too small, the parser grows

@@ -49,26 +49,54 @@ bool is_segment_id(std::string_view s) {
   return true;
 }
 
-// First byte at or after p that is the field separator or a C0 control
-// character (CR, LF, TAB, ESC, binary); `end` when none. SSE2 16 bytes at a
-// time: this scan is most of the parse time.
-inline const char* find_special(const char* p, const char* end, char fs) noexcept {
+// The special bytes of 64 bytes at p, bit i for p[i]: `fs`, the field
+// separator; `ctl`, C0 control characters (CR, LF, TAB, ESC, binary).
+// The scanner takes every separator of a block from these masks: this is
+// most of the parse time.
+struct BlockMasks {
+  std::uint64_t fs;
+  std::uint64_t ctl;
+};
+
+inline BlockMasks special_masks64(const char* p, char fs) noexcept {
+  BlockMasks m{0, 0};
 #if defined(__SSE2__)
   const __m128i vfs = _mm_set1_epi8(fs);
   const __m128i v1f = _mm_set1_epi8(0x1F);
-  while (end - p >= 16) {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    const __m128i hit = _mm_or_si128(_mm_cmpeq_epi8(v, vfs), _mm_cmpeq_epi8(_mm_max_epu8(v, v1f), v1f));
-    const int mask = _mm_movemask_epi8(hit);
-    if (mask != 0) return p + __builtin_ctz(static_cast<unsigned>(mask));
-    p += 16;
+  // Written out for the four 16-byte parts: a loop here is not unrolled at -O2.
+  const auto part = [&](const char* q, std::uint64_t& f, std::uint64_t& c) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+    f = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, vfs)));
+    c = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_max_epu8(v, v1f), v1f)));
+  };
+  std::uint64_t f0, c0, f1, c1, f2, c2, f3, c3;
+  part(p, f0, c0);
+  part(p + 16, f1, c1);
+  part(p + 32, f2, c2);
+  part(p + 48, f3, c3);
+  m.fs = f0 | f1 << 16 | f2 << 32 | f3 << 48;
+  m.ctl = c0 | c1 << 16 | c2 << 32 | c3 << 48;
+#else
+  for (unsigned i = 0; i < 64; ++i) {
+    const unsigned char c = static_cast<unsigned char>(p[i]);
+    if (c == static_cast<unsigned char>(fs)) m.fs |= std::uint64_t{1} << i;
+    if (c < 0x20) m.ctl |= std::uint64_t{1} << i;
   }
 #endif
-  for (; p < end; ++p) {
-    const unsigned char c = static_cast<unsigned char>(*p);
-    if (c == static_cast<unsigned char>(fs) || c < 0x20) return p;
-  }
-  return end;
+  return m;
+}
+
+// Errors of the segment scan, out of line: building their text must not
+// weigh on the loop that takes the separators.
+[[gnu::cold, gnu::noinline]] Error binary_error(std::uint32_t ordinal, unsigned char c) {
+  return parse_error("HL7_BINARY", "segment " + std::to_string(ordinal),
+                     std::string("control character 0x") + "0123456789ABCDEF"[c >> 4] + "0123456789ABCDEF"[c & 0xF] +
+                         " in message text");
+}
+
+[[gnu::cold, gnu::noinline]] Error too_large_error(std::uint32_t ordinal, std::size_t limit, const char* what) {
+  return parse_error("HL7_TOO_LARGE", "segment " + std::to_string(ordinal),
+                     "more than " + std::to_string(limit) + " " + what);
 }
 
 // Segment-name comparison without a memcmp call for the usual 3 characters.
@@ -140,6 +168,138 @@ void add_issue(Issues& issues, Severity sev, const char* code, std::string locat
 std::string seg_location(const Segment& s) {
   return std::string(s.name) + "(" + std::to_string(s.occurrence) + ")";
 }
+
+// The segment and field scan of Hl7v2Parser::parse, in its own class so that
+// the loop over separators keeps its state in registers: the end of a
+// segment, which touches the rest, is a call.
+//
+// Block by block: two masks hold the field separators and the control
+// characters of 64 bytes. The separators before the block's next control
+// character are taken in a loop of their own (most blocks have none), then
+// that control character. A CR or LF ends a segment; so does the end of the
+// text, as a CR after the last byte of a padded copy of the last (partial)
+// block. An empty line is a segment with no fields and a blank name, which is
+// dropped: leading, doubled and trailing line ends are silent. Spans are
+// written into the room of the span pool (a field costs a store, not a
+// push_back; the pool grows ahead of a block) and counted before any return,
+// so on an error they are complete up to it.
+class SegmentScanner {
+ public:
+  SegmentScanner(std::vector<Segment>& segments, Issues& issues, const ParserPolicy& policy)
+      : segments_(segments), issues_(issues), policy_(policy) {}
+
+  // `text` starts with "MSH" and its field separator; `spans` is the span
+  // pool, `span_count` receives the number of spans written, error or not.
+  Status scan(std::string_view text, std::vector<std::pair<std::uint32_t, std::uint32_t>>& spans,
+              std::size_t& span_count) {
+    using Span = std::pair<std::uint32_t, std::uint32_t>;
+    constexpr std::size_t kBlock = 64;
+    const char fs = text[3];
+    const char* const base = text.data();
+    const std::size_t size = text.size();
+    Span* room = spans.data();
+    Span* room_end = room + spans.size();
+    Span* w = room;                    // the next span
+    std::uint32_t seg_start = 0;       // offset of the current segment
+    std::uint32_t field_start = 0;     // offset of the current field
+    std::uint32_t name_end = kNoName;  // until the first field separator of the segment
+    char tail[kBlock] = {};
+    for (std::size_t pos = 0;; pos += kBlock) {
+      const std::size_t left = size - pos;
+      const char* block = base + pos;
+      BlockMasks m;
+      if (left >= kBlock) {
+        m = special_masks64(block, fs);
+      } else {
+        std::memcpy(tail, block, left);
+        tail[left] = '\r';
+        block = tail;
+        m = special_masks64(tail, fs);
+        const std::uint64_t keep = (std::uint64_t{2} << left) - 1;  // all bits when left is 63
+        m.fs &= keep;
+        m.ctl &= keep;
+      }
+      if (static_cast<std::size_t>(room_end - w) < kBlock) {  // a block adds at most one span per byte
+        const std::size_t n = static_cast<std::size_t>(w - room);
+        spans.resize(std::max<std::size_t>(2 * spans.size(), n + 256));
+        room = spans.data();
+        room_end = room + spans.size();
+        w = room + n;
+      }
+      for (;;) {
+        const std::uint64_t stop = m.ctl & (0 - m.ctl);  // the next control character; 0: none
+        std::uint64_t f = m.fs & (stop - 1);               // the separators before it
+        m.fs ^= f;
+        while (f != 0) {
+          const std::uint32_t at = static_cast<std::uint32_t>(pos + static_cast<unsigned>(__builtin_ctzll(f)));
+          f &= f - 1;
+          if (name_end != kNoName) {
+            *w++ = {field_start, at};
+          } else {
+            name_end = at;
+            if (w == room) *w++ = {at, at + 1};  // MSH-1 is the separator itself
+          }
+          field_start = at + 1;
+        }
+        if (stop == 0) break;
+        m.ctl ^= stop;
+        const unsigned i = static_cast<unsigned>(__builtin_ctzll(stop));
+        const std::uint32_t at = static_cast<std::uint32_t>(pos + i);
+        const char c = block[i];
+        if (c == '\t' || c == 0x1B) continue;  // TAB, ESC (ISO 2022 switches): ordinary text
+        if (name_end != kNoName) {
+          *w++ = {field_start, at};
+        } else {
+          name_end = at;
+        }
+        const std::size_t n = static_cast<std::size_t>(w - room);
+        span_count = n;
+        if (c != '\r' && c != '\n') return binary_error(ordinal_, static_cast<unsigned char>(c));
+        if (Status st = end_segment(base, seg_start, name_end, at, n); !st.ok()) return st;
+        seg_start = field_start = at + 1;
+        name_end = kNoName;
+      }
+      if (left < kBlock) return ok_status();
+    }
+  }
+
+ private:
+  static constexpr std::uint32_t kNoName = std::numeric_limits<std::uint32_t>::max();
+
+  // The segment [seg_start, at) with its name ending at name_end and its
+  // fields in spans [first_field_, n) is complete: keep it, unless it is a
+  // blank line.
+  [[gnu::noinline]] Status end_segment(const char* base, std::uint32_t seg_start, std::uint32_t name_end,
+                                       std::uint32_t at, std::size_t n) {
+    if (n > policy_.max_fields) return too_large_error(ordinal_, policy_.max_fields, "fields");
+    const std::string_view name(base + seg_start, name_end - seg_start);
+    const std::uint32_t field_count = static_cast<std::uint32_t>(n - first_field_);
+    if (field_count == 0 && name.find_first_not_of(" \t") == std::string_view::npos) return ok_status();  // blank line
+    if (segments_.size() >= policy_.max_segments) return too_large_error(ordinal_, policy_.max_segments, "segments");
+    segments_.push_back(Segment{name, std::string_view(base + seg_start, at - seg_start),
+                                static_cast<std::uint32_t>(first_field_), field_count, ordinal_,
+                                occurrences_.next(name)});
+    if (!is_segment_id(name)) {
+      add_issue(issues_, Severity::kWarning, "HL7_SEGMENT_ID_INVALID", "segment " + std::to_string(ordinal_),
+                "segment id is not 3 upper-case letters or digits; segment kept, not placed");
+    } else if (ordinal_ > 1 && name == "MSH" && !extra_msh_) {
+      extra_msh_ = true;
+      add_issue(issues_, Severity::kWarning, "HL7_MULTIPLE_MESSAGES", "segment " + std::to_string(ordinal_),
+                "a second MSH inside one message; split input with split_messages() first");
+    }
+    first_field_ = n;
+    ordinal_ = static_cast<std::uint32_t>(segments_.size()) + 1;
+    return ok_status();
+  }
+
+  std::vector<Segment>& segments_;
+  Issues& issues_;
+  const ParserPolicy& policy_;
+  OccurrenceCounter occurrences_;
+  std::size_t first_field_ = 0;  // index in spans of the current segment's field 1
+  std::uint32_t ordinal_ = 1;    // of the current segment, if it is kept
+  bool extra_msh_ = false;
+};
 
 }  // namespace
 
@@ -332,74 +492,9 @@ Status Hl7v2Parser::parse(std::string_view text, Message& out) const {
   }
 
   // --- Segments and field spans, one pass ---------------------------------
-  const char fs = d.field;
-  const char* const base = text.data();
-  const char* const end = base + text.size();
-  auto& spans = out.field_spans_;
-  OccurrenceCounter occurrences;
-  bool extra_msh = false;
-
-  const char* cur = base;
-  while (cur < end) {
-    if (*cur == '\r' || *cur == '\n') {
-      ++cur;
-      continue;
-    }
-    const char* const seg_start = cur;
-    const std::uint32_t ordinal = static_cast<std::uint32_t>(out.segments_.size()) + 1;
-    const std::size_t first_field = spans.size();
-    const char* name_end = nullptr;
-    const char* field_start = cur;
-    const char* p = cur;
-    for (;;) {
-      const char* h = find_special(p, end, fs);
-      if (h < end && (*h == '\t' || *h == 0x1B)) {  // TAB, ESC (ISO 2022 switches): ordinary text
-        p = h + 1;
-        continue;
-      }
-      if (name_end == nullptr) {
-        name_end = h;
-        if (ordinal == 1 && h < end && *h == fs) {  // MSH-1 is the separator itself
-          spans.emplace_back(static_cast<std::uint32_t>(h - base), static_cast<std::uint32_t>(h - base + 1));
-        }
-      } else {
-        spans.emplace_back(static_cast<std::uint32_t>(field_start - base), static_cast<std::uint32_t>(h - base));
-      }
-      if (h < end && *h == fs) {
-        field_start = p = h + 1;
-        continue;
-      }
-      if (h < end && *h != '\r' && *h != '\n') {
-        const unsigned char c = static_cast<unsigned char>(*h);
-        return parse_error("HL7_BINARY", "segment " + std::to_string(ordinal),
-                           std::string("control character 0x") + "0123456789ABCDEF"[c >> 4] +
-                               "0123456789ABCDEF"[c & 0xF] + " in message text");
-      }
-      cur = h;
-      break;
-    }
-    if (spans.size() > policy_.max_fields) {
-      return parse_error("HL7_TOO_LARGE", "segment " + std::to_string(ordinal),
-                         "more than " + std::to_string(policy_.max_fields) + " fields");
-    }
-    const std::string_view name(seg_start, static_cast<std::size_t>(name_end - seg_start));
-    const std::uint32_t field_count = static_cast<std::uint32_t>(spans.size() - first_field);
-    if (field_count == 0 && name.find_first_not_of(" \t") == std::string_view::npos) continue;  // blank line
-    if (out.segments_.size() >= policy_.max_segments) {
-      return parse_error("HL7_TOO_LARGE", "segment " + std::to_string(ordinal),
-                         "more than " + std::to_string(policy_.max_segments) + " segments");
-    }
-    out.segments_.push_back(Segment{name, std::string_view(seg_start, static_cast<std::size_t>(cur - seg_start)),
-                                    static_cast<std::uint32_t>(first_field), field_count, ordinal,
-                                    occurrences.next(name)});
-    if (!is_segment_id(name)) {
-      add_issue(out.issues_, Severity::kWarning, "HL7_SEGMENT_ID_INVALID", "segment " + std::to_string(ordinal),
-                "segment id is not 3 upper-case letters or digits; segment kept, not placed");
-    } else if (ordinal > 1 && name == "MSH" && !extra_msh) {
-      extra_msh = true;
-      add_issue(out.issues_, Severity::kWarning, "HL7_MULTIPLE_MESSAGES", "segment " + std::to_string(ordinal),
-                "a second MSH inside one message; split input with split_messages() first");
-    }
+  {
+    SegmentScanner scanner(out.segments_, out.issues_, policy_);
+    if (Status st = scanner.scan(text, out.field_spans_, out.field_span_count_); !st.ok()) return st;
   }
 
   // --- Header values (MSH-9, MSH-10, MSH-12) ------------------------------
@@ -449,7 +544,7 @@ void Message::clear() {
   text_ = {};
   delims_ = Delimiters{};
   segments_.clear();
-  field_spans_.clear();
+  field_span_count_ = 0;
   if (groups_.empty()) groups_.resize(1);
   for (std::size_t i = 0; i < groups_used_ && i < groups_.size(); ++i) groups_[i].children.clear();
   groups_used_ = 1;
