@@ -99,13 +99,6 @@ inline BlockMasks special_masks64(const char* p, char fs) noexcept {
                      "more than " + std::to_string(limit) + " " + what);
 }
 
-// Segment-name comparison without a memcmp call for the usual 3 characters.
-inline bool same_name(const std::string& a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  if (a.size() == 3) return a[0] == b[0] && a[1] == b[1] && a[2] == b[2];
-  return std::memcmp(a.data(), b.data(), a.size()) == 0;
-}
-
 // Occurrence counting by segment name without allocating: 3-character ids
 // are packed into a 32-bit key in a small open-addressing table; anything
 // else (or a table that fills up) goes to a lazily created map.
@@ -350,15 +343,12 @@ class StructureMatcher {
     std::uint32_t reps;  // instances of the current item so far
   };
 
-  static bool can_start(const GroupDef& def, std::string_view name, int guard = 0) {
-    if (guard > kMaxFrames) return false;
-    for (const StructureItem& item : def.items) {
-      if (item.group == nullptr) {
-        if (same_name(item.segment, name)) return true;
-      } else if (can_start(*item.group, name, guard + 1)) {
-        return true;
-      }
-      if (!item.optional) return false;
+  // An instance of the group can start with the segment: its key is in the
+  // group's first set (the loader's closure of "an item up to the first
+  // required one is the segment, or a group that can start with it").
+  static bool can_start(const GroupDef& def, std::uint32_t key) {
+    for (const std::uint32_t k : def.first) {
+      if (k == key) return true;
     }
     return false;
   }
@@ -367,8 +357,9 @@ class StructureMatcher {
     const Segment& seg = m_.segments_[static_cast<std::size_t>(seg_index)];
     const bool valid_id = is_segment_id(seg.name);
     if (valid_id) {
+      const std::uint32_t key = segment_key(seg.name);
       for (int d = depth_ - 1; d >= 0; --d) {
-        if (try_frame(d, seg.name, seg_index)) return;
+        if (try_frame(d, key, seg_index)) return;
       }
     }
     Group* current = stack_[depth_ - 1].group;
@@ -380,14 +371,14 @@ class StructureMatcher {
     }
   }
 
-  bool try_frame(int d, std::string_view name, std::int32_t seg_index) {
+  bool try_frame(int d, std::uint32_t key, std::int32_t seg_index) {
     Frame& f = stack_[d];
     const auto& items = f.def->items;
     for (std::uint32_t i = f.pos; i < items.size(); ++i) {
       const StructureItem& item = items[i];
       const bool again = (i == f.pos && f.used);
       if (again && !item.repeating) continue;
-      const bool fits = item.group == nullptr ? same_name(item.segment, name) : can_start(*item.group, name);
+      const bool fits = item.group == nullptr ? item.key == key : can_start(*item.group, key);
       if (!fits) continue;
       depth_ = d + 1;  // close the groups below this one
       f.reps = again ? f.reps + 1 : 1;
@@ -410,7 +401,7 @@ class StructureMatcher {
       g.children.clear();
       f.group->children.push_back(GroupNode{&g, -1, true});
       stack_[depth_++] = Frame{&g, item.group, 0, false, 0};
-      return try_frame(depth_ - 1, name, seg_index);
+      return try_frame(depth_ - 1, key, seg_index);
     }
     return false;
   }

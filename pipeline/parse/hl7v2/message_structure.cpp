@@ -78,6 +78,7 @@ class StructureLoader {
         split_cardinality(text, bare, si.optional, si.repeating);
         if (!is_segment_id(bare)) fail(origin_, item, "'" + text + "' is not a segment id (3 upper-case letters/digits)");
         si.segment = std::string(bare);
+        si.key = segment_key(si.segment);
       } else if (item.IsMap() && item.size() == 1) {
         const auto it = item.begin();
         const std::string key = it->first.as<std::string>();
@@ -90,6 +91,15 @@ class StructureLoader {
         fail(origin_, item, "an item is a segment id or a one-key map GROUP: [items]");
       }
       def->items.push_back(std::move(si));
+    }
+    // The first set; nested groups are complete already (loaded above).
+    for (const StructureItem& item : def->items) {
+      if (item.group == nullptr) {
+        def->first.push_back(item.key);
+      } else {
+        def->first.insert(def->first.end(), item.group->first.begin(), item.group->first.end());
+      }
+      if (!item.optional) break;
     }
     store_.push_back(std::move(def));
     return store_.back().get();

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -16,6 +17,16 @@
 
 namespace dxnorm::hl7v2 {
 
+// A segment id ("OBX") as one integer, for the parser's structure matching:
+// the three characters in the low three bytes; 0 for anything that is not
+// three characters long.
+inline std::uint32_t segment_key(std::string_view id) noexcept {
+  if (id.size() != 3) return 0;
+  return static_cast<std::uint32_t>(static_cast<unsigned char>(id[0])) |
+         static_cast<std::uint32_t>(static_cast<unsigned char>(id[1])) << 8 |
+         static_cast<std::uint32_t>(static_cast<unsigned char>(id[2])) << 16;
+}
+
 // One element of a group: a segment or a nested group, with cardinality.
 struct GroupDef;
 struct StructureItem {
@@ -23,11 +34,16 @@ struct StructureItem {
   const GroupDef* group = nullptr;     // set for a group item
   bool optional = false;
   bool repeating = false;
+  std::uint32_t key = 0;               // segment_key(segment); 0 for a group item
 };
 
 struct GroupDef {
   std::string name;
   std::vector<StructureItem> items;
+  // segment_key() of every segment an instance of the group can start with:
+  // those of its items up to and including the first required one, nested
+  // groups by their own `first`. Set by the loader.
+  std::vector<std::uint32_t> first;
 };
 
 class StructureRegistry {
