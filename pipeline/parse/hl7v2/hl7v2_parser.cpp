@@ -371,15 +371,29 @@ class StructureMatcher {
     }
   }
 
+  static bool fits(const StructureItem& item, std::uint32_t key) {
+    return item.group == nullptr ? item.key == key : can_start(*item.group, key);
+  }
+
+  // Places the segment at or after the current item of frame d, opening the
+  // groups it starts (one frame each, down to the segment item); false when
+  // nothing there fits. A loop, not a recursion, over the opened groups.
   bool try_frame(int d, std::uint32_t key, std::int32_t seg_index) {
-    Frame& f = stack_[d];
-    const auto& items = f.def->items;
-    for (std::uint32_t i = f.pos; i < items.size(); ++i) {
+    for (;;) {
+      Frame& f = stack_[d];
+      const StructureItem* const items = f.def->items.data();
+      const auto count = static_cast<std::uint32_t>(f.def->items.size());
+      std::uint32_t i = f.pos;
+      bool again = false;  // another instance of the current item
+      if (f.used && i < count) {
+        again = items[i].repeating && fits(items[i], key);
+        if (!again) ++i;
+      }
+      if (!again) {
+        while (i < count && !fits(items[i], key)) ++i;
+        if (i == count) return false;
+      }
       const StructureItem& item = items[i];
-      const bool again = (i == f.pos && f.used);
-      if (again && !item.repeating) continue;
-      const bool fits = item.group == nullptr ? item.key == key : can_start(*item.group, key);
-      if (!fits) continue;
       depth_ = d + 1;  // close the groups below this one
       f.reps = again ? f.reps + 1 : 1;
       f.pos = i;
@@ -401,9 +415,8 @@ class StructureMatcher {
       g.children.clear();
       f.group->children.push_back(GroupNode{&g, -1, true});
       stack_[depth_++] = Frame{&g, item.group, 0, false, 0};
-      return try_frame(depth_ - 1, key, seg_index);
+      d = depth_ - 1;
     }
-    return false;
   }
 
   Message& m_;
