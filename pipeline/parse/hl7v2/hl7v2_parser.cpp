@@ -41,12 +41,17 @@ bool is_alnum(unsigned char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c
 // A delimiter must be visible ASCII punctuation.
 bool valid_delimiter(unsigned char c) { return c > 0x20 && c < 0x7F && !is_alnum(c); }
 
+// Characters of a segment id: upper-case letters and digits.
+constexpr std::array<bool, 256> kIdChar = [] {
+  std::array<bool, 256> t{};
+  for (int c = 'A'; c <= 'Z'; ++c) t[static_cast<std::size_t>(c)] = true;
+  for (int c = '0'; c <= '9'; ++c) t[static_cast<std::size_t>(c)] = true;
+  return t;
+}();
+
 bool is_segment_id(std::string_view s) {
-  if (s.size() != 3) return false;
-  for (char c : s) {
-    if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))) return false;
-  }
-  return true;
+  return s.size() == 3 && kIdChar[static_cast<unsigned char>(s[0])] && kIdChar[static_cast<unsigned char>(s[1])] &&
+         kIdChar[static_cast<unsigned char>(s[2])];
 }
 
 // The special bytes of 64 bytes at p, bit i for p[i]: `fs`, the field
@@ -58,7 +63,7 @@ struct BlockMasks {
   std::uint64_t ctl;
 };
 
-inline BlockMasks special_masks64(const char* p, char fs) noexcept {
+[[gnu::always_inline]] inline BlockMasks special_masks64(const char* p, char fs) noexcept {
   BlockMasks m{0, 0};
 #if defined(__SSE2__)
   const __m128i vfs = _mm_set1_epi8(fs);
@@ -106,10 +111,7 @@ class OccurrenceCounter {
  public:
   std::uint32_t next(std::string_view name) {
     if (name.size() <= 3 && used_ < kSlots / 2) {
-      std::uint32_t key = 0x80000000u | static_cast<std::uint32_t>(name.size()) << 24;
-      for (std::size_t i = 0; i < name.size(); ++i) {
-        key |= static_cast<std::uint32_t>(static_cast<unsigned char>(name[i])) << (8 * i);
-      }
+      const std::uint32_t key = short_key(name);
       std::size_t h = (key * 2654435761u) >> (32 - kBits);
       for (;; h = (h + 1) & (kSlots - 1)) {
         if (keys_[h] == key) return ++counts_[h];
@@ -131,11 +133,17 @@ class OccurrenceCounter {
  private:
   static constexpr int kBits = 7;  // 64 distinct names before the map; messages use ~20
   static constexpr std::size_t kSlots = std::size_t{1} << kBits;
-  std::uint32_t lookup(std::string_view name) const {
+  // A name of up to 3 characters as a nonzero key: marker bit, length, bytes.
+  static std::uint32_t short_key(std::string_view name) {
+    if (name.size() == 3) return 0x83000000u | segment_key(name);
     std::uint32_t key = 0x80000000u | static_cast<std::uint32_t>(name.size()) << 24;
     for (std::size_t i = 0; i < name.size(); ++i) {
       key |= static_cast<std::uint32_t>(static_cast<unsigned char>(name[i])) << (8 * i);
     }
+    return key;
+  }
+  std::uint32_t lookup(std::string_view name) const {
+    const std::uint32_t key = short_key(name);
     std::size_t h = (key * 2654435761u) >> (32 - kBits);
     for (std::size_t n = 0; n < kSlots; ++n, h = (h + 1) & (kSlots - 1)) {
       if (keys_[h] == key) return counts_[h];
@@ -248,7 +256,10 @@ class SegmentScanner {
         const std::size_t n = static_cast<std::size_t>(w - room);
         span_count = n;
         if (c != '\r' && c != '\n') return binary_error(ordinal_, static_cast<unsigned char>(c));
-        if (Status st = end_segment(base, seg_start, name_end, at, n); !st.ok()) return st;
+        if (const SegmentEnd e = end_segment(base, seg_start, name_end, at, n); e != SegmentEnd::kKept) {
+          if (e == SegmentEnd::kTooManyFields) return too_large_error(ordinal_, policy_.max_fields, "fields");
+          return too_large_error(ordinal_, policy_.max_segments, "segments");
+        }
         seg_start = field_start = at + 1;
         name_end = kNoName;
       }
@@ -259,31 +270,35 @@ class SegmentScanner {
  private:
   static constexpr std::uint32_t kNoName = std::numeric_limits<std::uint32_t>::max();
 
+  enum class SegmentEnd { kKept, kTooManyFields, kTooManySegments };
+
   // The segment [seg_start, at) with its name ending at name_end and its
   // fields in spans [first_field_, n) is complete: keep it, unless it is a
-  // blank line.
-  [[gnu::noinline]] Status end_segment(const char* base, std::uint32_t seg_start, std::uint32_t name_end,
-                                       std::uint32_t at, std::size_t n) {
-    if (n > policy_.max_fields) return too_large_error(ordinal_, policy_.max_fields, "fields");
+  // blank line (also kKept).
+  [[gnu::noinline]] SegmentEnd end_segment(const char* base, std::uint32_t seg_start, std::uint32_t name_end,
+                                           std::uint32_t at, std::size_t n) {
+    if (n > policy_.max_fields) return SegmentEnd::kTooManyFields;
     const std::string_view name(base + seg_start, name_end - seg_start);
     const std::uint32_t field_count = static_cast<std::uint32_t>(n - first_field_);
-    if (field_count == 0 && name.find_first_not_of(" \t") == std::string_view::npos) return ok_status();  // blank line
-    if (segments_.size() >= policy_.max_segments) return too_large_error(ordinal_, policy_.max_segments, "segments");
+    if (field_count == 0 && name.find_first_not_of(" \t") == std::string_view::npos) return SegmentEnd::kKept;  // blank line
+    if (segments_.size() >= policy_.max_segments) return SegmentEnd::kTooManySegments;
     segments_.push_back(Segment{name, std::string_view(base + seg_start, at - seg_start),
                                 static_cast<std::uint32_t>(first_field_), field_count, ordinal_,
                                 occurrences_.next(name)});
     if (!is_segment_id(name)) {
       add_issue(issues_, Severity::kWarning, "HL7_SEGMENT_ID_INVALID", "segment " + std::to_string(ordinal_),
                 "segment id is not 3 upper-case letters or digits; segment kept, not placed");
-    } else if (ordinal_ > 1 && name == "MSH" && !extra_msh_) {
+    } else if (ordinal_ > 1 && segment_key(name) == kMsh && !extra_msh_) {
       extra_msh_ = true;
       add_issue(issues_, Severity::kWarning, "HL7_MULTIPLE_MESSAGES", "segment " + std::to_string(ordinal_),
                 "a second MSH inside one message; split input with split_messages() first");
     }
     first_field_ = n;
     ordinal_ = static_cast<std::uint32_t>(segments_.size()) + 1;
-    return ok_status();
+    return SegmentEnd::kKept;
   }
+
+  static constexpr std::uint32_t kMsh = 'M' | 'S' << 8 | 'H' << 16;  // segment_key("MSH")
 
   std::vector<Segment>& segments_;
   Issues& issues_;
