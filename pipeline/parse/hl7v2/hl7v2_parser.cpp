@@ -68,19 +68,20 @@ struct BlockMasks {
 #if defined(__SSE2__)
   const __m128i vfs = _mm_set1_epi8(fs);
   const __m128i v1f = _mm_set1_epi8(0x1F);
-  // Written out for the four 16-byte parts: a loop here is not unrolled at -O2.
-  const auto part = [&](const char* q, std::uint64_t& f, std::uint64_t& c) {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
-    f = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, vfs)));
-    c = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_max_epu8(v, v1f), v1f)));
+  // Written out for the four 16-byte parts: a loop is not unrolled at -O2,
+  // and a helper lambda made GCC 12 bounce every load through the stack.
+  const __m128i v0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const __m128i v1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16));
+  const __m128i v2 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 32));
+  const __m128i v3 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 48));
+  const auto fs_bits = [&](__m128i v) -> std::uint64_t {
+    return static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, vfs)));
   };
-  std::uint64_t f0, c0, f1, c1, f2, c2, f3, c3;
-  part(p, f0, c0);
-  part(p + 16, f1, c1);
-  part(p + 32, f2, c2);
-  part(p + 48, f3, c3);
-  m.fs = f0 | f1 << 16 | f2 << 32 | f3 << 48;
-  m.ctl = c0 | c1 << 16 | c2 << 32 | c3 << 48;
+  const auto ctl_bits = [&](__m128i v) -> std::uint64_t {
+    return static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_max_epu8(v, v1f), v1f)));
+  };
+  m.fs = fs_bits(v0) | fs_bits(v1) << 16 | fs_bits(v2) << 32 | fs_bits(v3) << 48;
+  m.ctl = ctl_bits(v0) | ctl_bits(v1) << 16 | ctl_bits(v2) << 32 | ctl_bits(v3) << 48;
 #else
   for (unsigned i = 0; i < 64; ++i) {
     const unsigned char c = static_cast<unsigned char>(p[i]);
@@ -170,9 +171,9 @@ std::string seg_location(const Segment& s) {
   return std::string(s.name) + "(" + std::to_string(s.occurrence) + ")";
 }
 
-// The segment and field scan of Hl7v2Parser::parse, in its own class so that
-// the loop over separators keeps its state in registers: the end of a
-// segment, which touches the rest, is a call.
+// The segment and field scan of Hl7v2Parser::parse, in its own class and
+// functions (not inlined) so that the loop over separators keeps its state
+// in registers: the end of a segment, which touches the rest, is a call.
 //
 // Block by block: two masks hold the field separators and the control
 // characters of 64 bytes. The separators before the block's next control
@@ -191,8 +192,8 @@ class SegmentScanner {
 
   // `text` starts with "MSH" and its field separator; `spans` is the span
   // pool, `span_count` receives the number of spans written, error or not.
-  Status scan(std::string_view text, std::vector<std::pair<std::uint32_t, std::uint32_t>>& spans,
-              std::size_t& span_count) {
+  [[gnu::noinline]] Status scan(std::string_view text, std::vector<std::pair<std::uint32_t, std::uint32_t>>& spans,
+                                std::size_t& span_count) {
     using Span = std::pair<std::uint32_t, std::uint32_t>;
     constexpr std::size_t kBlock = 64;
     const char fs = text[3];
@@ -208,14 +209,13 @@ class SegmentScanner {
     for (std::size_t pos = 0;; pos += kBlock) {
       const std::size_t left = size - pos;
       const char* block = base + pos;
-      BlockMasks m;
-      if (left >= kBlock) {
-        m = special_masks64(block, fs);
-      } else {
+      if (left < kBlock) {
         std::memcpy(tail, block, left);
         tail[left] = '\r';
         block = tail;
-        m = special_masks64(tail, fs);
+      }
+      BlockMasks m = special_masks64(block, fs);
+      if (left < kBlock) {
         const std::uint64_t keep = (std::uint64_t{2} << left) - 1;  // all bits when left is 63
         m.fs &= keep;
         m.ctl &= keep;
