@@ -594,7 +594,7 @@ void MappingEngine::emit_into_array(const TemplateNode& node, const Scope& scope
     std::size_t mark = trace_path_.size();
     if (trace_) trace_path_ += "[" + std::to_string(array.Size()) + "]";
     bool produced = emit_body(node, s, out);
-    trace_path_.resize(mark);
+    if (trace_) trace_path_.resize(mark);
     if (!produced) return;
     if (node.ref) {
       // Merged resources share an id: refer to each once.
@@ -676,7 +676,7 @@ void MappingEngine::emit_object_members(const TemplateNode& node, const Scope& s
     } else {
       emit_member_value(*m.node, scope, v, produced);
     }
-    trace_path_.resize(mark);
+    if (trace_) trace_path_.resize(mark);
     if (!produced) continue;
     auto name = rapidjson::StringRef(m.json_name.data(), m.json_name.size());
     if (check_all || m.may_exist) {
@@ -775,7 +775,7 @@ void MappingEngine::emit_reference_all(const TemplateNode& node, const Scope& sc
       trace_path_.resize(item);
     }
     emit_object_members(node, scope, obj, true);
-    trace_path_.resize(mark);
+    if (trace_) trace_path_.resize(mark);
     array.PushBack(obj, alloc);
   }
 }
