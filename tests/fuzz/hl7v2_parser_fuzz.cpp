@@ -51,6 +51,19 @@ void read_all(const Message& m, std::string_view input) {
       const std::size_t reps = count_parts(field, d.repetition);
       for (std::size_t r = 1; r <= reps && r <= 50; ++r) {
         const std::string_view rep = repetition(field, d, r);
+        // The split repetition (what mappings read through) agrees with the
+        // nested splitters, reading up to the end of the message text.
+        RepParts parts;
+        split_repetition(field, d, r, m.text().data() + m.text().size(), parts);
+        check(parts.part(0, 0) == rep);
+        for (std::size_t c = 1; c <= count_parts(rep, d.component) + 1 && c <= 40; ++c) {
+          const std::string_view comp = component(rep, d, c);
+          check(parts.part(c, 0) == comp);
+          check(parts.leaf(c, 0) == subcomponent(comp, d, 1));
+          std::string_view fused;
+          check(parts.part_and_leaf(c, 0, fused) == !comp.empty());
+          for (std::size_t s = 1; s <= 3; ++s) check(parts.part(c, s) == subcomponent(comp, d, s));
+        }
         for (std::size_t c = 1; c <= count_parts(rep, d.component) && c <= 30; ++c) {
           const std::string_view comp = component(rep, d, c);
           for (std::size_t s = 1; s <= count_parts(comp, d.subcomponent) && s <= 20; ++s) {
