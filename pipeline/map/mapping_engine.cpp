@@ -59,7 +59,9 @@ class ConstantBuilder {
     return c;
   }
 
-  // Every node reachable from `node`, so that nested constants are found too.
+  // Every node owned below `node`, so that nested constants are found too
+  // (fragments that nodes merge or stand for are walked from
+  // CompiledMapping::fragments, which owns them).
   void walk(TemplateNode& node) {
     if (!walked_.insert(&node).second) return;
     visit(node);
@@ -68,8 +70,6 @@ class ConstantBuilder {
     for (auto& c : node.cases) walk(*c.node);
     if (node.default_case) walk(*node.default_case);
     if (node.switch_node) walk(*node.switch_node);
-    for (const TemplateNode* f : node.merges) walk(const_cast<TemplateNode&>(*f));
-    if (node.alias) walk(const_cast<TemplateNode&>(*node.alias));
   }
 
  private:
