@@ -73,6 +73,14 @@ class ReadTracker {
     if (segment < 0 || static_cast<std::size_t>(segment) >= seen_.size()) return;
     seen_[segment] |= field < 63 ? (std::uint64_t{1} << field) : (std::uint64_t{1} << 63);
   }
+  // Bits of field_bit() (with bit 0 for the segment), at once.
+  static constexpr std::uint64_t field_bit(unsigned field) noexcept {
+    return field < 63 ? (std::uint64_t{1} << field) : (std::uint64_t{1} << 63);
+  }
+  void mark_bits(std::int32_t segment, std::uint64_t bits) noexcept {
+    if (segment < 0 || static_cast<std::size_t>(segment) >= seen_.size()) return;
+    seen_[segment] |= bits;
+  }
   bool segment_read(std::size_t s) const noexcept { return seen_[s] != 0; }
   bool field_read(std::size_t s, unsigned field) const noexcept {
     return (seen_[s] & (field < 63 ? (std::uint64_t{1} << field) : (std::uint64_t{1} << 63))) != 0;

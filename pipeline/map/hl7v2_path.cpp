@@ -62,7 +62,38 @@ struct Lexer {
 
 }  // namespace
 
+static bool parse_path_text(std::string_view text, Hl7Path& out, std::string& error);
+
 bool parse_hl7_path(std::string_view text, Hl7Path& out, std::string& error) {
+  if (!parse_path_text(text, out, error)) return false;
+  out.finish_compile();
+  return true;
+}
+
+void Hl7Path::finish_compile() noexcept {
+  shape = Shape::kGeneral;
+  if (relative) {
+    if (!rel.empty() && rel.size() <= 2 && rel[0] <= 0xffff && (rel.size() < 2 || rel[1] <= 0xffff)) {
+      shape = Shape::kRelative;
+      rel1 = static_cast<std::uint16_t>(rel[0]);
+      rel2 = static_cast<std::uint16_t>(rel.size() > 1 ? rel[1] : 0);
+    }
+    return;
+  }
+  // The conditions of read_general's direct branch, less what it decides at
+  // run time: a whole segment (field 0) and MSH-1/2 (no parts) stay general.
+  if (segment.size() == 3 && groups.empty() && !seg_all && seg_occurrence == 0 && !rep_all && field > 0 &&
+      field <= 0xffff && rep <= 0xffff && comp <= 0xffff && sub <= 0xffff && !(segment == "MSH" && field <= 2)) {
+    shape = Shape::kNearest;
+    at_field = static_cast<std::uint16_t>(field);
+    at_rep = static_cast<std::uint16_t>(rep > 0 ? rep : 1);
+    at_comp = static_cast<std::uint16_t>(comp);
+    at_sub = static_cast<std::uint16_t>(comp ? sub : 0);
+    read_bits = ReadTracker::field_bit(0) | ReadTracker::field_bit(static_cast<unsigned>(field));
+  }
+}
+
+static bool parse_path_text(std::string_view text, Hl7Path& out, std::string& error) {
   out = Hl7Path{};
   out.text = std::string(text);
   out.multi = false;
@@ -240,14 +271,27 @@ void for_each_child(const EvalContext& ctx, const Group& g, std::string_view nam
 }
 
 
-// The nearest segment named p.segment for a path without groups (the scope's
-// current segment, else its group's subtree, then each ancestor's), or -1.
-// Cached per (group, name) for the message: reads of OBR or MSH from every
-// OBSERVATION walk the tree once.
-std::int32_t nearest_segment(const Hl7Path& p, const Scope& scope, EvalContext& ctx) {
-  if (scope.cursor.segment >= 0 && same_name(seg_name(ctx, scope.cursor.segment), p.segment))
-    return scope.cursor.segment;
+// The packed name of a segment (three characters, as Hl7Path::segment_code),
+// or a value no code has when the name is not three characters long.
+inline std::uint32_t seg_code(std::string_view n) noexcept {
+  if (n.size() != 3) return 0xffffffffu;
+  return static_cast<std::uint32_t>(static_cast<unsigned char>(n[0])) |
+         static_cast<std::uint32_t>(static_cast<unsigned char>(n[1])) << 8 |
+         static_cast<std::uint32_t>(static_cast<unsigned char>(n[2])) << 16;
+}
+
+// nearest_segment() past its first test: the scope group's subtree, then
+// each ancestor's, cached per (group, name) for the message: reads of OBR or
+// MSH from every OBSERVATION walk the tree once.
+[[gnu::noinline]] std::int32_t nearest_segment_in_tree(const Hl7Path& p, const Scope& scope, EvalContext& ctx) {
   const Group* g = scope_group(scope, ctx);
+  // The first leaf of g's subtree in document order is its first child when
+  // that is a segment: an OBX read in its OBSERVATION, an ORC in its order.
+  // The same answer as the walk below, without the cache's hashing.
+  if (!g->children.empty()) {
+    const GroupNode& n0 = g->children.front();
+    if (!n0.group && n0.segment >= 0 && seg_code(seg_name(ctx, n0.segment)) == p.segment_code) return n0.segment;
+  }
   LeafLookup* memo = ctx.leaf_lookup(g, p.segment_code);
   if (memo->generation == ctx.generation && memo->group == g && memo->name == p.segment_code) return memo->leaf;
   std::int32_t found = -1;
@@ -267,6 +311,14 @@ std::int32_t nearest_segment(const Hl7Path& p, const Scope& scope, EvalContext& 
   memo->generation = ctx.generation;
   memo->leaf = found;
   return found;
+}
+
+// The nearest segment named p.segment for a path without groups (the scope's
+// current segment, else its group's subtree, then each ancestor's), or -1.
+[[gnu::always_inline]] inline std::int32_t nearest_segment(const Hl7Path& p, const Scope& scope, EvalContext& ctx) {
+  if (scope.cursor.segment >= 0 && seg_code(seg_name(ctx, scope.cursor.segment)) == p.segment_code)
+    return scope.cursor.segment;
+  return nearest_segment_in_tree(p, scope, ctx);
 }
 
 // Segments a read-path denotes, in message order.
@@ -377,10 +429,13 @@ void make_value(EvalContext& ctx, const Cursor& c, std::string_view raw, Value& 
 // Direct mapped; invalidated by EvalContext::generation.
 struct PartCache final : FormatScratch {
   static constexpr std::size_t kEntries = 256;
+  // (segment, field, repetition) packed: one compare per probe.
+  static std::uint64_t key(std::int32_t s, std::uint16_t field, std::uint16_t rep) noexcept {
+    return static_cast<std::uint32_t>(s) | std::uint64_t{field} << 32 | std::uint64_t{rep} << 48;
+  }
   struct Entry {
     std::uint32_t generation = 0;
-    std::int32_t segment = -1;
-    std::uint16_t field = 0, rep = 0;
+    std::uint64_t key = ~std::uint64_t{0};
     hl7v2::RepParts parts;
   };
   std::vector<Entry> entries = std::vector<Entry>(kEntries);
@@ -395,14 +450,13 @@ struct PartCache final : FormatScratch {
   auto& cache = static_cast<PartCache&>(*ctx.format_scratch);
   std::uint32_t h = static_cast<std::uint32_t>(s) * 0x9E3779B1u ^ field * 0x85EBCA6Bu ^ rep * 0xC2B2AE35u;
   PartCache::Entry& e = cache.entries[(h ^ (h >> 15)) & (PartCache::kEntries - 1)];
-  if (e.generation == ctx.generation && e.segment == s && e.field == field && e.rep == rep) return e.parts;
+  const std::uint64_t k = PartCache::key(s, field, rep);
+  if (e.key == k && e.generation == ctx.generation) return e.parts;
   const Message& m = msg(ctx);
   const std::string_view raw = m.field(m.segments()[static_cast<std::size_t>(s)], field);
   hl7v2::split_repetition(raw, m.delimiters(), rep, scan_limit(ctx, raw), e.parts);
   e.generation = ctx.generation;
-  e.segment = s;
-  e.field = field;
-  e.rep = rep;
+  e.key = k;
   return e.parts;
 }
 
@@ -571,6 +625,47 @@ std::size_t Hl7Path::eval(const Scope& scope, EvalContext& ctx, bool all) const 
 }
 
 bool Hl7Path::read_first(const Scope& scope, EvalContext& ctx, Value& out) const {
+  // The two common shapes, as read_general() reads them (same values, same
+  // cursors, same read marks), with what compile() could decide decided.
+  if (shape == Shape::kRelative) {
+    Cursor c = scope.cursor;
+    if (c.segment < 0) return false;
+    ctx.reads.mark(c.segment, c.field);
+    // relative_cursor() for one or two levels.
+    if (c.field == 0) return false;
+    if (c.rep == 0) c.rep = 1;
+    if (c.comp == 0) {
+      c.comp = rel1;
+      if (rel2) {
+        if (c.sub != 0) return false;
+        c.sub = rel2;
+      }
+    } else if (c.sub == 0 && !rel2) {
+      c.sub = rel1;
+    } else {
+      return false;
+    }
+    if (c.field <= 2 && same_name(seg_name(ctx, c.segment), "MSH")) return read_general(scope, ctx, out);
+    return cached_value(ctx, c, out);
+  }
+  if (shape == Shape::kNearest) {
+    const std::int32_t s = nearest_segment(*this, scope, ctx);
+    if (s < 0) return false;
+    const Message& m = msg(ctx);
+    ctx.reads.mark_bits(s, read_bits);
+    if (m.field(m.segments()[static_cast<std::size_t>(s)], at_field).empty()) return false;
+    Cursor c;
+    c.segment = s;
+    c.field = at_field;
+    c.rep = at_rep;
+    c.comp = at_comp;
+    c.sub = at_sub;
+    return cached_value(ctx, c, out);
+  }
+  return read_general(scope, ctx, out);
+}
+
+bool Hl7Path::read_general(const Scope& scope, EvalContext& ctx, Value& out) const {
   const Hl7Path& p = *this;
   if (p.relative) {
     const Cursor& base = scope.cursor;

@@ -45,10 +45,31 @@ struct Hl7Path final : SourcePath {
   bool relative = false;            // starts with '.'
   std::vector<int> rel;             // relative components (".4.1" -> {4,1}); empty = "."
 
+  // How read_first() reads this path, decided by compile(): the two shapes
+  // that make most reads take a direct route; everything else (groups,
+  // occurrences, (*), MSH-1/2, whole segments) the general one. Set only by
+  // finish_compile(); a default-constructed path reads the general way.
+  enum class Shape : unsigned char {
+    kGeneral,
+    kRelative,  // ".N" or ".N.M": a part of the scope's value
+    kNearest,   // "SEG-F", "SEG-F.C", "SEG-F(R).C.S": a part of the nearest SEG
+  };
+  Shape shape = Shape::kGeneral;
+  // kNearest: the cursor the read lands on (group and segment filled at run
+  // time) and the ReadTracker bits of (segment, field).
+  std::uint16_t at_field = 0, at_rep = 0, at_comp = 0, at_sub = 0;
+  std::uint64_t read_bits = 0;
+  // kRelative: rel[0], rel[1] (0 when absent).
+  std::uint16_t rel1 = 0, rel2 = 0;
+  // Decides `shape` and the fields above from the parsed path.
+  void finish_compile() noexcept;
+
   bool groups_only() const noexcept { return !relative && segment.empty(); }
 
   std::size_t eval(const Scope& scope, EvalContext& ctx, bool all) const override;
   bool read_first(const Scope& scope, EvalContext& ctx, Value& out) const override;
+  // read_first() for Shape::kGeneral (any path).
+  bool read_general(const Scope& scope, EvalContext& ctx, Value& out) const;
   void iterate(const Scope& scope, EvalContext& ctx, std::vector<Cursor>& out) const override;
 };
 
