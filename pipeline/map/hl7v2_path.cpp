@@ -285,13 +285,6 @@ inline std::uint32_t seg_code(std::string_view n) noexcept {
 // MSH from every OBSERVATION walk the tree once.
 [[gnu::noinline]] std::int32_t nearest_segment_in_tree(const Hl7Path& p, const Scope& scope, EvalContext& ctx) {
   const Group* g = scope_group(scope, ctx);
-  // The first leaf of g's subtree in document order is its first child when
-  // that is a segment: an OBX read in its OBSERVATION, an ORC in its order.
-  // The same answer as the walk below, without the cache's hashing.
-  if (!g->children.empty()) {
-    const GroupNode& n0 = g->children.front();
-    if (!n0.group && n0.segment >= 0 && seg_code(seg_name(ctx, n0.segment)) == p.segment_code) return n0.segment;
-  }
   LeafLookup* memo = ctx.leaf_lookup(g, p.segment_code);
   if (memo->generation == ctx.generation && memo->group == g && memo->name == p.segment_code) return memo->leaf;
   std::int32_t found = -1;
@@ -318,6 +311,14 @@ inline std::uint32_t seg_code(std::string_view n) noexcept {
 [[gnu::always_inline]] inline std::int32_t nearest_segment(const Hl7Path& p, const Scope& scope, EvalContext& ctx) {
   if (scope.cursor.segment >= 0 && seg_code(seg_name(ctx, scope.cursor.segment)) == p.segment_code)
     return scope.cursor.segment;
+  // The first leaf of the scope group's subtree in document order is its
+  // first child when that is a segment: an OBX read in its OBSERVATION, an
+  // ORC in its order. The same answer as the walk, without the cache's hashing.
+  const Group* g = scope_group(scope, ctx);
+  if (!g->children.empty()) {
+    const GroupNode& n0 = g->children.front();
+    if (!n0.group && n0.segment >= 0 && seg_code(seg_name(ctx, n0.segment)) == p.segment_code) return n0.segment;
+  }
   return nearest_segment_in_tree(p, scope, ctx);
 }
 
