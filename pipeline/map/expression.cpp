@@ -496,9 +496,33 @@ const std::vector<std::string>& function_names() {
 }
 
 namespace {
+// Functions whose eval() is a per-value transform of the piped value alone
+// (no other argument is evaluated at run time): see apply_unary().
+bool is_unary_fn(int fn) {
+  switch (fn) {
+    case kDate: case kDateTime: case kInstant: case kTime: case kDecimal: case kInteger: case kPositiveInt:
+    case kUpper: case kLower: case kTrim: case kNhsNumber: case kMap: case kDisplay: case kSystem:
+    case kRangeLow: case kRangeHigh: case kBase64:
+      return true;
+    default:
+      return false;
+  }
+}
+
 bool mark_simple(Expr& e) {
   bool args_simple = true;
   for (auto& a : e.args) args_simple = mark_simple(*a) && args_simple;
+  switch (e.kind) {
+    case Expr::Kind::kLiteral: e.one_value = true; break;
+    case Expr::Kind::kPath: e.one_value = e.path && e.path->single && !e.path->multi; break;
+    case Expr::Kind::kFallback:
+      e.one_value = e.args.size() == 2 && e.args[0]->one_value && e.args[1]->one_value;
+      break;
+    case Expr::Kind::kCall:
+      e.unary = is_unary_fn(e.fn) && !e.args.empty() && e.args[0]->one_value;
+      break;
+    default: break;
+  }
   switch (e.kind) {
     case Expr::Kind::kLiteral: e.simple = true; break;
     case Expr::Kind::kPath: e.simple = e.path && !e.path->multi; break;
@@ -539,7 +563,180 @@ ExprPtr compile_expression(std::string_view text, const CompileEnv& env, std::st
   return e;
 }
 
+namespace {
+
+// One value through a function of one value (is_unary_fn): what eval()'s
+// per-value transform does to each value it keeps. False: the value is
+// dropped (after any warning or failure the function gives for it).
+bool apply_unary(const Expr& x, Value& v, EvalContext& ctx, const RuntimeEnv& env) {
+  const int fn = x.fn;
+  switch (fn) {
+    case kDate:
+    case kDateTime:
+    case kInstant:
+    case kTime: {
+      DateTarget target = fn == kDate ? DateTarget::kDate
+                          : fn == kDateTime ? DateTarget::kDateTime
+                          : fn == kInstant ? DateTarget::kInstant
+                                           : DateTarget::kTime;
+      std::string err;
+      {
+        EvalContext::DateMemo* memo = ctx.date_memo(fn, v.text);
+        if (memo->generation == ctx.generation && memo->target == fn && memo->in == v.text) {
+          v.text = memo->out;
+          return true;
+        }
+        if (!convert_hl7_datetime(v.text, target, env.zone, ctx.convert, err)) {
+          location_of(v, ctx, ctx.location);
+          ctx.warn("DATE_INVALID", ctx.location, std::string(kFns[fn].name) + ": " + err + "; element omitted");
+          return false;
+        }
+        memo->generation = ctx.generation;
+        memo->target = fn;
+        memo->in = v.text;
+        v.text = memo->out = ctx.arena.copy(ctx.convert);
+        return true;
+      }
+    }
+    case kDecimal:
+    case kInteger:
+    case kPositiveInt:
+      {
+        bool ok = normalise_decimal(v.text, ctx.convert);
+        if (ok && fn != kDecimal) ok = ctx.convert.find('.') == std::string::npos;
+        if (ok && fn == kPositiveInt) ok = ctx.convert != "0" && ctx.convert[0] != '-';
+        if (!ok) {
+          location_of(v, ctx, ctx.location);
+          ctx.warn("NUMBER_INVALID", ctx.location, std::string("not a valid ") + kFns[fn].name + "; element omitted");
+          return false;
+        }
+        v.text = ctx.convert == v.text ? v.text : ctx.arena.copy(ctx.convert);
+        return true;
+      }
+    case kUpper:
+    case kLower:
+      {
+        char* p = ctx.arena.alloc(v.text.size());
+        for (std::size_t i = 0; i < v.text.size(); ++i)
+          p[i] = static_cast<char>(fn == kUpper ? std::toupper(static_cast<unsigned char>(v.text[i]))
+                                                : std::tolower(static_cast<unsigned char>(v.text[i])));
+        v.text = std::string_view(p, v.text.size());
+        return true;
+      }
+    case kTrim:
+      {
+        while (!v.text.empty() && std::isspace(static_cast<unsigned char>(v.text.front()))) v.text.remove_prefix(1);
+        while (!v.text.empty() && std::isspace(static_cast<unsigned char>(v.text.back()))) v.text.remove_suffix(1);
+        return !v.text.empty();
+      }
+    case kNhsNumber:
+      {
+        std::string d = normalise_nhs_number(v.text);
+        if (d.empty()) {
+          location_of(v, ctx, ctx.location);
+          ctx.warn("NHS_NUMBER_INVALID", ctx.location,
+                   "identifier fails the NHS number Modulus 11 check; not emitted as an NHS number");
+          return false;
+        }
+        v.text = ctx.arena.copy(d);
+        return true;
+      }
+    case kMap:
+    case kDisplay:
+    case kSystem: {
+      const CodeTable& t = *x.table;
+      {
+        const CodeEntry* e = t.find(v.text);
+        if (!e) {
+          switch (t.unmapped) {
+            case UnmappedPolicy::kKeepOriginal:
+              if (fn == kMap) return true;
+              if (fn == kSystem) {
+                v.text = t.source_system;
+                return !v.text.empty();
+              }
+              return false;
+            case UnmappedPolicy::kDefault:
+              e = &t.default_entry;
+              break;
+            case UnmappedPolicy::kDrop:
+              // A lookup that finds nothing is the table's declared answer
+              // (e.g. an assigning authority with no known system).
+              return false;
+            case UnmappedPolicy::kError:
+              location_of(v, ctx, ctx.location);
+              ctx.fail("CODE_UNMAPPED", ctx.location, "code not in table " + t.name + " (unmapped: error)");
+              return false;
+          }
+        }
+        v.text = fn == kMap ? std::string_view(e->code)
+                 : fn == kDisplay ? std::string_view(e->display)
+                                  : std::string_view(e->system.empty() ? t.target_system : e->system);
+        return !v.text.empty();
+      }
+    }
+    case kRangeLow:
+    case kRangeHigh:
+      {
+        std::string_view t = v.text;
+        while (!t.empty() && t.front() == ' ') t.remove_prefix(1);
+        while (!t.empty() && t.back() == ' ') t.remove_suffix(1);
+        std::string_view lo, hi;
+        if (!t.empty() && (t.front() == '<' || t.front() == '>')) {
+          bool less = t.front() == '<';
+          t.remove_prefix(1);
+          if (!t.empty() && t.front() == '=') t.remove_prefix(1);
+          (less ? hi : lo) = t;
+        } else {
+          // "a-b" (a may be negative: split at a '-' that follows a digit)
+          std::size_t dash = std::string_view::npos;
+          for (std::size_t i = 1; i < t.size(); ++i)
+            if (t[i] == '-' && (std::isdigit(static_cast<unsigned char>(t[i - 1])) || t[i - 1] == ' ')) {
+              dash = i;
+              break;
+            }
+          if (dash == std::string_view::npos) return false;
+          lo = t.substr(0, dash);
+          hi = t.substr(dash + 1);
+        }
+        std::string_view pick = fn == kRangeLow ? lo : hi;
+        if (!normalise_decimal(pick, ctx.convert)) return false;
+        v.text = ctx.arena.copy(ctx.convert);
+        return true;
+      }
+    case kBase64:
+      {
+        static const char* tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        std::string_view in = v.text;
+        std::size_t len = (in.size() + 2) / 3 * 4;
+        char* p = ctx.arena.alloc(len);
+        std::size_t o = 0;
+        for (std::size_t i = 0; i < in.size(); i += 3) {
+          std::uint32_t b = static_cast<unsigned char>(in[i]) << 16;
+          if (i + 1 < in.size()) b |= static_cast<unsigned char>(in[i + 1]) << 8;
+          if (i + 2 < in.size()) b |= static_cast<unsigned char>(in[i + 2]);
+          p[o++] = tbl[(b >> 18) & 63];
+          p[o++] = tbl[(b >> 12) & 63];
+          p[o++] = i + 1 < in.size() ? tbl[(b >> 6) & 63] : '=';
+          p[o++] = i + 2 < in.size() ? tbl[b & 63] : '=';
+        }
+        v.text = std::string_view(p, len);
+        return true;
+      }
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
 constexpr std::string_view kTrueText = "true";
+
+bool Expr::eval_unary(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env, Value& out) const {
+  // eval() would push the argument's value when it has text (one_value: at
+  // most one), then keep it when the function does.
+  return args[0]->read_simple(scope, ctx, out) && apply_unary(*this, out, ctx, env);
+}
 
 std::string_view Expr::eval_text(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env, Value* first) const {
   if (kind == Kind::kLiteral) return literal;
@@ -558,6 +755,32 @@ std::string_view Expr::eval_text(const Scope& scope, EvalContext& ctx, const Run
     Value local;
     Value& v = first ? *first : local;
     return read_simple(scope, ctx, v) ? v.text : std::string_view{};
+  }
+  if (unary) {
+    // As below, on one local Value instead of the stack.
+    Value v;
+    if (memo_id == 0) {
+      if (!eval_unary(scope, ctx, env, v) || v.text.empty()) return {};
+      if (first) *first = v;
+      return v.text;
+    }
+    const void* key = reinterpret_cast<const void*>(memo_id);
+    MemoEntry* m = ctx.memo_slot(key, scope.cursor);
+    if (m->generation == ctx.generation && m->expr == key && EvalContext::same(m->cursor, scope.cursor)) {
+      if (first && !m->first.text.empty()) *first = m->first;
+      return m->first.text;
+    }
+    const bool found = eval_unary(scope, ctx, env, v) && !v.text.empty();
+    m->expr = key;
+    m->cursor = scope.cursor;
+    m->generation = ctx.generation;
+    if (found) {
+      m->first = v;
+      if (first) *first = v;
+    } else {
+      m->first.text = {};
+    }
+    return m->first.text;
   }
   auto first_of = [&](std::size_t base, std::size_t n) -> const Value* {
     for (std::size_t i = 0; i < n; ++i)
@@ -739,6 +962,12 @@ std::size_t Expr::eval(const Scope& scope, EvalContext& ctx, const RuntimeEnv& e
   }
 
   // ---- functions ----
+  if (unary) {
+    Value v;
+    if (!eval_unary(scope, ctx, env, v)) return 0;
+    st.push_back(v);
+    return 1;
+  }
   std::size_t n = args[0]->eval(scope, ctx, env);
   auto arg_text = [&](std::size_t i) -> std::string_view {
     // Arguments after the first are evaluated after the values; read and drop.
@@ -763,73 +992,21 @@ std::size_t Expr::eval(const Scope& scope, EvalContext& ctx, const RuntimeEnv& e
     case kDate:
     case kDateTime:
     case kInstant:
-    case kTime: {
-      DateTarget target = fn == kDate ? DateTarget::kDate
-                          : fn == kDateTime ? DateTarget::kDateTime
-                          : fn == kInstant ? DateTarget::kInstant
-                                           : DateTarget::kTime;
-      std::string err;
-      return transform([&](Value& v) {
-        EvalContext::DateMemo* memo = ctx.date_memo(fn, v.text);
-        if (memo->generation == ctx.generation && memo->target == fn && memo->in == v.text) {
-          v.text = memo->out;
-          return true;
-        }
-        if (!convert_hl7_datetime(v.text, target, env.zone, ctx.convert, err)) {
-          location_of(v, ctx, ctx.location);
-          ctx.warn("DATE_INVALID", ctx.location, std::string(kFns[fn].name) + ": " + err + "; element omitted");
-          return false;
-        }
-        memo->generation = ctx.generation;
-        memo->target = fn;
-        memo->in = v.text;
-        v.text = memo->out = ctx.arena.copy(ctx.convert);
-        return true;
-      });
-    }
+    case kTime:
     case kDecimal:
     case kInteger:
     case kPositiveInt:
-      return transform([&](Value& v) {
-        bool ok = normalise_decimal(v.text, ctx.convert);
-        if (ok && fn != kDecimal) ok = ctx.convert.find('.') == std::string::npos;
-        if (ok && fn == kPositiveInt) ok = ctx.convert != "0" && ctx.convert[0] != '-';
-        if (!ok) {
-          location_of(v, ctx, ctx.location);
-          ctx.warn("NUMBER_INVALID", ctx.location, std::string("not a valid ") + kFns[fn].name + "; element omitted");
-          return false;
-        }
-        v.text = ctx.convert == v.text ? v.text : ctx.arena.copy(ctx.convert);
-        return true;
-      });
     case kUpper:
     case kLower:
-      return transform([&](Value& v) {
-        char* p = ctx.arena.alloc(v.text.size());
-        for (std::size_t i = 0; i < v.text.size(); ++i)
-          p[i] = static_cast<char>(fn == kUpper ? std::toupper(static_cast<unsigned char>(v.text[i]))
-                                                : std::tolower(static_cast<unsigned char>(v.text[i])));
-        v.text = std::string_view(p, v.text.size());
-        return true;
-      });
     case kTrim:
-      return transform([&](Value& v) {
-        while (!v.text.empty() && std::isspace(static_cast<unsigned char>(v.text.front()))) v.text.remove_prefix(1);
-        while (!v.text.empty() && std::isspace(static_cast<unsigned char>(v.text.back()))) v.text.remove_suffix(1);
-        return !v.text.empty();
-      });
     case kNhsNumber:
-      return transform([&](Value& v) {
-        std::string d = normalise_nhs_number(v.text);
-        if (d.empty()) {
-          location_of(v, ctx, ctx.location);
-          ctx.warn("NHS_NUMBER_INVALID", ctx.location,
-                   "identifier fails the NHS number Modulus 11 check; not emitted as an NHS number");
-          return false;
-        }
-        v.text = ctx.arena.copy(d);
-        return true;
-      });
+    case kMap:
+    case kDisplay:
+    case kSystem:
+    case kRangeLow:
+    case kRangeHigh:
+    case kBase64:
+      return transform([&](Value& v) { return apply_unary(*this, v, ctx, env); });
     case kFirst:
     case kLast: {
       Value pick;
@@ -941,40 +1118,6 @@ std::size_t Expr::eval(const Scope& scope, EvalContext& ctx, const RuntimeEnv& e
       bool r = !a.empty() && (fn == kStartsWith ? a.substr(0, b.size()) == b : a.find(b) != std::string_view::npos);
       return finish_bool(r);
     }
-    case kMap:
-    case kDisplay:
-    case kSystem: {
-      const CodeTable& t = *table;
-      return transform([&](Value& v) {
-        const CodeEntry* e = t.find(v.text);
-        if (!e) {
-          switch (t.unmapped) {
-            case UnmappedPolicy::kKeepOriginal:
-              if (fn == kMap) return true;
-              if (fn == kSystem) {
-                v.text = t.source_system;
-                return !v.text.empty();
-              }
-              return false;
-            case UnmappedPolicy::kDefault:
-              e = &t.default_entry;
-              break;
-            case UnmappedPolicy::kDrop:
-              // A lookup that finds nothing is the table's declared answer
-              // (e.g. an assigning authority with no known system).
-              return false;
-            case UnmappedPolicy::kError:
-              location_of(v, ctx, ctx.location);
-              ctx.fail("CODE_UNMAPPED", ctx.location, "code not in table " + t.name + " (unmapped: error)");
-              return false;
-          }
-        }
-        v.text = fn == kMap ? std::string_view(e->code)
-                 : fn == kDisplay ? std::string_view(e->display)
-                                  : std::string_view(e->system.empty() ? t.target_system : e->system);
-        return !v.text.empty();
-      });
-    }
     case kWhereField: {
       int field = 0;
       for (char c : arg_text(1)) field = field * 10 + (c - '0');
@@ -1000,54 +1143,6 @@ std::size_t Expr::eval(const Scope& scope, EvalContext& ctx, const RuntimeEnv& e
       st.resize(w);
       return w - base;
     }
-    case kRangeLow:
-    case kRangeHigh:
-      return transform([&](Value& v) {
-        std::string_view t = v.text;
-        while (!t.empty() && t.front() == ' ') t.remove_prefix(1);
-        while (!t.empty() && t.back() == ' ') t.remove_suffix(1);
-        std::string_view lo, hi;
-        if (!t.empty() && (t.front() == '<' || t.front() == '>')) {
-          bool less = t.front() == '<';
-          t.remove_prefix(1);
-          if (!t.empty() && t.front() == '=') t.remove_prefix(1);
-          (less ? hi : lo) = t;
-        } else {
-          // "a-b" (a may be negative: split at a '-' that follows a digit)
-          std::size_t dash = std::string_view::npos;
-          for (std::size_t i = 1; i < t.size(); ++i)
-            if (t[i] == '-' && (std::isdigit(static_cast<unsigned char>(t[i - 1])) || t[i - 1] == ' ')) {
-              dash = i;
-              break;
-            }
-          if (dash == std::string_view::npos) return false;
-          lo = t.substr(0, dash);
-          hi = t.substr(dash + 1);
-        }
-        std::string_view pick = fn == kRangeLow ? lo : hi;
-        if (!normalise_decimal(pick, ctx.convert)) return false;
-        v.text = ctx.arena.copy(ctx.convert);
-        return true;
-      });
-    case kBase64:
-      return transform([&](Value& v) {
-        static const char* tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        std::string_view in = v.text;
-        std::size_t len = (in.size() + 2) / 3 * 4;
-        char* p = ctx.arena.alloc(len);
-        std::size_t o = 0;
-        for (std::size_t i = 0; i < in.size(); i += 3) {
-          std::uint32_t b = static_cast<unsigned char>(in[i]) << 16;
-          if (i + 1 < in.size()) b |= static_cast<unsigned char>(in[i + 1]) << 8;
-          if (i + 2 < in.size()) b |= static_cast<unsigned char>(in[i + 2]);
-          p[o++] = tbl[(b >> 18) & 63];
-          p[o++] = tbl[(b >> 12) & 63];
-          p[o++] = i + 1 < in.size() ? tbl[(b >> 6) & 63] : '=';
-          p[o++] = i + 2 < in.size() ? tbl[b & 63] : '=';
-        }
-        v.text = std::string_view(p, len);
-        return true;
-      });
     case kId: {
       // id('Type', keys...): the first argument is the type (the piped value
       // position), the rest are the keys, exactly as a resource's `id` list.

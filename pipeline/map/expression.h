@@ -59,6 +59,12 @@ struct Expr {
   // Single-value paths and literals, alone or in `??` chains: eval_text reads
   // them directly (no value stack, no memo: the memo costs as much as the read).
   bool simple = false;
+  // eval() pushes at most one value: a literal, a `single` path, `??` of those.
+  bool one_value = false;
+  // A function of one value (date, decimal, map('t'), rangeLow...) applied to
+  // a one_value argument: evaluated on a local Value (eval_unary), without
+  // the value stack.
+  bool unary = false;
   int fn = -1;                 // function id for kCall
   // Identity for the per-message memo: the same text means the same value in
   // the same scope, wherever it is written. 0 for sub-expressions (no memo).
@@ -80,6 +86,9 @@ struct Expr {
 
  private:
   bool read_simple(const Scope& scope, EvalContext& ctx, Value& out) const;
+  // For `unary` calls: what eval() would push, into `out` (a fresh Value);
+  // false when it pushes nothing. `out.text` may be empty when true.
+  bool eval_unary(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env, Value& out) const;
   bool test(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) const;
 };
 
