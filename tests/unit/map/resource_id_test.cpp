@@ -32,6 +32,17 @@ TEST_CASE("resource ids are RFC 4122 v5 UUIDs, equal to Poco's, and keys are esc
   std::vector<std::string_view> a = {"a|b", "c"}, b = {"a", "b|c"};
   CHECK(resource_id("X", a) != resource_id("X", b));
   CHECK(resource_id("X", a) == poco_v5("X|a\\|b|c"));
+  // Specials at every place of an 8-byte block and in the tail (keys are
+  // copied eight bytes at a time until a special turns up).
+  for (std::size_t at = 0; at < 20; ++at)
+    for (char special : {'|', '\\', '}', 'l', '<', '\x1c'}) {
+      std::string k(20, 'k');
+      k[at] = special;
+      std::string escaped = k;
+      if (special == '|' || special == '\\') escaped.insert(at, 1, '\\');
+      std::vector<std::string_view> ks = {k, "12345678", "tail\\|"};
+      CHECK(resource_id("Specimen", ks) == poco_v5("Specimen|" + escaped + "|12345678|tail\\\\\\|"));
+    }
   std::string id = resource_id("X", a);
   CHECK(id.size() == 36);
   CHECK(id[14] == '5');                                            // version 5
