@@ -491,11 +491,14 @@ struct PartCache final : FormatScratch {
 
 // make_value(raw_at(c)) through the part cache, for a cursor at a
 // repetition, component or subcomponent of a field (not MSH-1/2); false when
-// that part is empty (nothing written to v then).
+// that part is empty (nothing written to v then). kTable: with the table
+// answers of part_and_leaf() above (the direct reads of Hl7Path::read_first);
+// the general reads keep RepParts' own, so that tests can hold them equal.
+template <bool kTable>
 [[gnu::always_inline]] inline bool cached_value(EvalContext& ctx, const Cursor& c, Value& v) {
   const hl7v2::RepParts& rp = rep_parts(ctx, c.segment, c.field, c.rep);
   std::string_view leaf;
-  if (!part_and_leaf(rp, c.comp, c.sub, leaf)) return false;
+  if (!(kTable ? part_and_leaf(rp, c.comp, c.sub, leaf) : rp.part_and_leaf(c.comp, c.sub, leaf))) return false;
   v.text = {};
   v.cursor = c;
   v.has_cursor = true;
@@ -560,7 +563,7 @@ std::string_view raw_at(const EvalContext& ctx, const Cursor& c) {
   c.rep = static_cast<std::uint16_t>(p.rep > 0 ? p.rep : 1);
   c.comp = static_cast<std::uint16_t>(p.comp);
   c.sub = static_cast<std::uint16_t>(p.comp ? p.sub : 0);
-  return cached_value(ctx, c, out);
+  return cached_value<false>(ctx, c, out);
 }
 
 // Push the field-level values of one segment for path p.
@@ -675,7 +678,7 @@ bool Hl7Path::read_first(const Scope& scope, EvalContext& ctx, Value& out) const
       return false;
     }
     if (c.field <= 2 && same_name(seg_name(ctx, c.segment), "MSH")) return read_general(scope, ctx, out);
-    return cached_value(ctx, c, out);
+    return cached_value<true>(ctx, c, out);
   }
   if (shape == Shape::kNearest) {
     const std::int32_t s = nearest_segment(*this, scope, ctx);
@@ -689,7 +692,7 @@ bool Hl7Path::read_first(const Scope& scope, EvalContext& ctx, Value& out) const
     c.rep = at_rep;
     c.comp = at_comp;
     c.sub = at_sub;
-    return cached_value(ctx, c, out);
+    return cached_value<true>(ctx, c, out);
   }
   return read_general(scope, ctx, out);
 }
@@ -707,7 +710,7 @@ bool Hl7Path::read_general(const Scope& scope, EvalContext& ctx, Value& out) con
     }
     // Descend: from a repetition, .N is a component; from a component, a subcomponent.
     if (!relative_cursor(p, c)) return false;
-    if (!(c.field <= 2 && same_name(seg_name(ctx, c.segment), "MSH"))) return cached_value(ctx, c, out);
+    if (!(c.field <= 2 && same_name(seg_name(ctx, c.segment), "MSH"))) return cached_value<false>(ctx, c, out);
     std::string_view raw = raw_at(ctx, c);
     if (raw.empty()) return false;
     make_value(ctx, c, raw, out);
