@@ -604,16 +604,17 @@ std::size_t push_field_values(const Hl7Path& p, std::int32_t s, EvalContext& ctx
     push_value(ctx, rc, r);
     return 1;
   };
+  // Repetitions found by the block scan (find_any_of), not byte by byte.
   std::size_t n = 0;
   std::uint16_t rep = 1;
-  std::size_t start = 0;
-  for (std::size_t i = 0; i <= raw.size(); ++i) {
-    if (i == raw.size() || raw[i] == d.repetition) {
-      n += push_rep(rep, raw.substr(start, i - start));
-      ++rep;
-      start = i + 1;
-      if (rep == 0xffff) break;
-    }
+  const char* const e = raw.data() + raw.size();
+  const char* const limit = scan_limit(ctx, raw);
+  for (const char* start = raw.data();;) {
+    const char* q = hl7v2::find_any_of(start, e, limit, d.repetition, d.repetition, d.repetition);
+    n += push_rep(rep, std::string_view(start, static_cast<std::size_t>(q - start)));
+    ++rep;
+    if (q == e || rep == 0xffff) break;
+    start = q + 1;
   }
   return n;
 }
