@@ -429,7 +429,7 @@ void make_value(EvalContext& ctx, const Cursor& c, std::string_view raw, Value& 
 // CWE's twenty), and each read would otherwise scan the field again.
 // Direct mapped; invalidated by EvalContext::generation.
 struct PartCache final : FormatScratch {
-  static constexpr std::size_t kEntries = 256;
+  static constexpr std::size_t kEntries = 256;  // the index is the top 8 bits of a hash
   // (segment, field, repetition) packed: one compare per probe.
   static std::uint64_t key(std::int32_t s, std::uint16_t field, std::uint16_t rep) noexcept {
     return static_cast<std::uint32_t>(s) | std::uint64_t{field} << 32 | std::uint64_t{rep} << 48;
@@ -477,9 +477,10 @@ struct PartCache final : FormatScratch {
     ctx.format_scratch->owner = &kOwner;
   }
   auto& cache = static_cast<PartCache&>(*ctx.format_scratch);
-  std::uint32_t h = static_cast<std::uint32_t>(s) * 0x9E3779B1u ^ field * 0x85EBCA6Bu ^ rep * 0xC2B2AE35u;
-  PartCache::Entry& e = cache.entries[(h ^ (h >> 15)) & (PartCache::kEntries - 1)];
   const std::uint64_t k = PartCache::key(s, field, rep);
+  // The top bits of a multiplicative hash of the packed key (the low bits
+  // of such a product depend on the low bits of the key only).
+  PartCache::Entry& e = cache.entries[(k * 0x9E3779B97F4A7C15ull) >> 56];
   if (e.key == k && e.generation == ctx.generation) return e.parts;
   const Message& m = msg(ctx);
   const std::string_view raw = m.field(m.segments()[static_cast<std::size_t>(s)], field);
