@@ -739,7 +739,21 @@ bool Expr::eval_unary(const Scope& scope, EvalContext& ctx, const RuntimeEnv& en
 }
 
 std::string_view Expr::eval_text(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env, Value* first) const {
+  // The common cases in a small frame; the rest (memo, value stack) in
+  // eval_text_rest(), whose frame is large.
   if (kind == Kind::kLiteral) return literal;
+  if (simple) {
+    // Read straight into the caller's Value: a Value written field by field
+    // and then copied whole stalls on store forwarding.
+    Value local;
+    Value& v = first ? *first : local;
+    if (kind == Kind::kPath) return path->read_first(scope, ctx, v) && !v.text.empty() ? v.text : std::string_view{};
+    return read_simple(scope, ctx, v) ? v.text : std::string_view{};
+  }
+  return eval_text_rest(scope, ctx, env, first);
+}
+
+std::string_view Expr::eval_text_rest(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env, Value* first) const {
   if (kind == Kind::kCall && (fn == kExists || fn == kEmpty) && args[0]->simple) {
     // `x | exists` / `x | empty` of a direct read (a $switch on "(.1 ?? .4) |
     // exists"): the read decides, without the value stack or the memo.
@@ -748,13 +762,6 @@ std::string_view Expr::eval_text(const Scope& scope, EvalContext& ctx, const Run
     if (has != (fn == kExists)) return {};
     if (first) *first = Value{kTrueText, Cursor{}, false, false};
     return kTrueText;
-  }
-  if (simple) {
-    // Read straight into the caller's Value: a Value written field by field
-    // and then copied whole stalls on store forwarding.
-    Value local;
-    Value& v = first ? *first : local;
-    return read_simple(scope, ctx, v) ? v.text : std::string_view{};
   }
   if (unary) {
     // As below, on one local Value instead of the stack.

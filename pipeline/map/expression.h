@@ -86,6 +86,9 @@ struct Expr {
 
  private:
   bool read_simple(const Scope& scope, EvalContext& ctx, Value& out) const;
+  // eval_text() past its literal and `simple` cases.
+  [[gnu::noinline]] std::string_view eval_text_rest(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env,
+                                                    Value* first) const;
   // For `unary` calls: what eval() would push, into `out` (a fresh Value);
   // false when it pushes nothing. `out.text` may be empty when true.
   bool eval_unary(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env, Value& out) const;
