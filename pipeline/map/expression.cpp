@@ -860,12 +860,24 @@ bool Expr::test(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) con
 }
 
 bool Expr::eval_bool(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) const {
-  // Truth is "has a non-empty value". Logic and comparisons are decided
-  // without the value stack (test()); whole expressions still go through the
-  // memo, which records the truth as eval() would give it ("true" or nothing).
+  // Truth is "has a non-empty value": !eval_text().empty(), with its common
+  // cases in this small frame. Logic and comparisons: eval_logic().
   const bool logic = kind == Kind::kAnd || kind == Kind::kOr || kind == Kind::kNot || kind == Kind::kEq ||
                      kind == Kind::kNe || kind == Kind::kIn;
-  if (!logic) return !eval_text(scope, ctx, env).empty();
+  if (logic) return eval_logic(scope, ctx, env);
+  if (kind == Kind::kLiteral) return !literal.empty();
+  if (simple) {
+    Value v;
+    if (kind == Kind::kPath) return path->read_first(scope, ctx, v) && !v.text.empty();
+    return read_simple(scope, ctx, v);
+  }
+  return !eval_text_rest(scope, ctx, env, nullptr).empty();
+}
+
+bool Expr::eval_logic(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) const {
+  // Logic and comparisons are decided without the value stack (test());
+  // whole expressions still go through the memo, which records the truth as
+  // eval() would give it ("true" or nothing).
   if (memo_id == 0) return test(scope, ctx, env);
   const void* key = reinterpret_cast<const void*>(memo_id);
   MemoEntry* m = ctx.memo_slot(key, scope.cursor);

@@ -93,6 +93,8 @@ struct Expr {
   // false when it pushes nothing. `out.text` may be empty when true.
   bool eval_unary(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env, Value& out) const;
   bool test(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) const;
+  // eval_bool() of and / or / not / = / != / in.
+  [[gnu::noinline]] bool eval_logic(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) const;
 };
 
 using ExprPtr = std::unique_ptr<Expr>;
