@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 
 namespace dxnorm::map {
@@ -19,8 +20,45 @@ std::string lower(std::string_view s) {
 }
 }  // namespace
 
+namespace {
+inline std::uint64_t key_head(std::string_view k) noexcept {
+  std::uint64_t h = 0;
+  const std::size_t n = k.size() < 8 ? k.size() : 8;
+  for (std::size_t i = 0; i < n; ++i) h |= std::uint64_t{static_cast<unsigned char>(k[i])} << (8 * i);
+  return h;
+}
+inline std::uint64_t key_hash(std::uint64_t head, std::size_t size) noexcept {
+  return (head + size) * 0x9E3779B97F4A7C15ull;
+}
+}  // namespace
+
+void CodeTable::build_index() {
+  std::size_t n = 2;
+  while (n < 2 * entries.size()) n *= 2;  // at most half full
+  index.assign(n, IndexSlot{});
+  index_shift = 64u - static_cast<unsigned>(__builtin_ctzll(n));
+  for (const auto& [k, e] : entries) {
+    const std::uint64_t head = key_head(k);
+    std::size_t i = key_hash(head, k.size()) >> index_shift;
+    while (index[i].entry) i = (i + 1) & (n - 1);
+    index[i] = IndexSlot{head, k.size(), k.data(), &e};
+  }
+}
+
 const CodeEntry* CodeTable::find(std::string_view code) const {
+  // Probe the index (same answers as entries.find(), keys being unique).
+  const auto probe = [this](std::string_view k) -> const CodeEntry* {
+    const std::uint64_t head = key_head(k);
+    const std::size_t mask = index.size() - 1;
+    for (std::size_t i = key_hash(head, k.size()) >> index_shift;; i = (i + 1) & mask) {
+      const IndexSlot& s = index[i];
+      if (!s.entry) return nullptr;
+      if (s.head == head && s.size == k.size() && (k.size() <= 8 || std::memcmp(s.key + 8, k.data() + 8, k.size() - 8) == 0))
+        return s.entry;
+    }
+  };
   if (case_sensitive) {
+    if (!index.empty()) return probe(code);
     auto it = entries.find(code);
     return it == entries.end() ? nullptr : &it->second;
   }
@@ -28,6 +66,7 @@ const CodeEntry* CodeTable::find(std::string_view code) const {
   if (code.size() <= sizeof buf) {
     for (std::size_t i = 0; i < code.size(); ++i)
       buf[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(code[i])));
+    if (!index.empty()) return probe(std::string_view(buf, code.size()));
     auto it = entries.find(std::string_view(buf, code.size()));
     return it == entries.end() ? nullptr : &it->second;
   }
@@ -138,6 +177,7 @@ void CodeTables::load_file(const std::string& path, Diagnostics& diags) {
       t->entry_lines.emplace_back(src, line);
     }
   }
+  t->build_index();
   if (!t->name.empty()) {
     if (by_name_.count(t->name)) {
       diags.error(path, root, "code table '" + t->name + "' is defined twice (also in " + by_name_[t->name]->file + ")");
