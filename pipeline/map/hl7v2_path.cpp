@@ -376,52 +376,46 @@ void resolve_segments(const Hl7Path& p, const Scope& scope, EvalContext& ctx, bo
   }
 }
 
-// The text of a value at a cursor: first leaf, unescaped (into `v`).
-void make_value(EvalContext& ctx, const Cursor& c, std::string_view raw, Value& v) {
-  const auto& d = msg(ctx).delimiters();
-  // Fields one by one: `v = Value{}` goes through a stack temporary whose
-  // partial stores stall the copy (store forwarding) on this hot path.
+// The value of leaf text at c: `""` is an explicit null; escapes are
+// resolved when `may_escape` (false: the caller knows there is none, or the
+// text is MSH-1/2); trailing spaces are padding in fixed-width feeds, leading
+// ones are kept. Fields written one by one: `v = Value{}` goes through a stack
+// temporary whose partial stores stall the copy (store forwarding).
+[[gnu::always_inline]] inline void leaf_value(EvalContext& ctx, const Cursor& c, std::string_view leaf, bool may_escape,
+                                              Value& v) {
   v.text = {};
   v.cursor = c;
   v.has_cursor = true;
   v.explicit_null = false;
-  if (hl7v2::is_explicit_null(raw)) {
+  if (hl7v2::is_explicit_null(leaf)) {
     v.explicit_null = true;
     return;
   }
-  // First leaf: descend to component 1 / subcomponent 1 where not chosen.
-  std::string_view leaf = raw;
-  bool is_msh_delims = c.field <= 2 && c.segment >= 0 && same_name(seg_name(ctx, c.segment), "MSH");
-  if (!is_msh_delims) {
-    if (c.field != 0) {
-      // Descend to the first repetition / component / subcomponent not chosen.
-      const char* limit = scan_limit(ctx, leaf);
-      if (c.rep == 0 && c.comp == 0 && c.sub == 0) leaf = cut_at_any(leaf, limit, d.repetition, d.component, d.subcomponent);
-      else if (c.comp == 0 && c.sub == 0) leaf = cut_at_any(leaf, limit, d.component, d.subcomponent, d.subcomponent);
-      else if (c.sub == 0) leaf = cut_at_any(leaf, limit, d.subcomponent, d.subcomponent, d.subcomponent);
-    }
-    if (hl7v2::is_explicit_null(leaf)) {
-      v.explicit_null = true;
-      return;
-    }
-    // Most values hold no escape: look for one inline before calling out.
-    bool escaped = false;
-    for (char ch : leaf)
-      if (ch == d.escape) {
-        escaped = true;
-        break;
-      }
-    if (escaped) {
-      std::string_view u = hl7v2::unescape(leaf, d, ctx.scratch);
-      v.text = (u.data() == leaf.data()) ? u : ctx.arena.copy(u);
-    } else {
-      v.text = leaf;
-    }
-  } else {
-    v.text = leaf;
+  const auto& d = msg(ctx).delimiters();
+  if (may_escape && leaf.find(d.escape) != std::string_view::npos) {
+    std::string_view u = hl7v2::unescape(leaf, d, ctx.scratch);
+    leaf = (u.data() == leaf.data()) ? u : ctx.arena.copy(u);
   }
-  // Trailing spaces are padding in fixed-width feeds; keep leading ones.
-  while (!v.text.empty() && v.text.back() == ' ') v.text.remove_suffix(1);
+  while (!leaf.empty() && leaf.back() == ' ') leaf.remove_suffix(1);
+  v.text = leaf;
+}
+
+// The text of a value at a cursor: first leaf, unescaped (into `v`).
+void make_value(EvalContext& ctx, const Cursor& c, std::string_view raw, Value& v) {
+  if (c.field <= 2 && c.segment >= 0 && same_name(seg_name(ctx, c.segment), "MSH")) {
+    leaf_value(ctx, c, raw, false, v);  // the delimiters themselves
+    return;
+  }
+  // First leaf: descend to the first repetition / component / subcomponent not chosen.
+  std::string_view leaf = raw;
+  if (c.field != 0) {
+    const auto& d = msg(ctx).delimiters();
+    const char* limit = scan_limit(ctx, leaf);
+    if (c.rep == 0 && c.comp == 0 && c.sub == 0) leaf = cut_at_any(leaf, limit, d.repetition, d.component, d.subcomponent);
+    else if (c.comp == 0 && c.sub == 0) leaf = cut_at_any(leaf, limit, d.component, d.subcomponent, d.subcomponent);
+    else if (c.sub == 0) leaf = cut_at_any(leaf, limit, d.subcomponent, d.subcomponent, d.subcomponent);
+  }
+  leaf_value(ctx, c, leaf, true, v);
 }
 
 // Repetitions already split in this message, by (segment, field, repetition):
@@ -500,20 +494,7 @@ template <bool kTable>
   const hl7v2::RepParts& rp = rep_parts(ctx, c.segment, c.field, c.rep);
   std::string_view leaf;
   if (!(kTable ? part_and_leaf(rp, c.comp, c.sub, leaf) : rp.part_and_leaf(c.comp, c.sub, leaf))) return false;
-  v.text = {};
-  v.cursor = c;
-  v.has_cursor = true;
-  v.explicit_null = false;
-  if (hl7v2::is_explicit_null(leaf)) {
-    v.explicit_null = true;
-    return true;
-  }
-  if (rp.escape && leaf.find(msg(ctx).delimiters().escape) != std::string_view::npos) {
-    std::string_view u = hl7v2::unescape(leaf, msg(ctx).delimiters(), ctx.scratch);
-    leaf = (u.data() == leaf.data()) ? u : ctx.arena.copy(u);
-  }
-  while (!leaf.empty() && leaf.back() == ' ') leaf.remove_suffix(1);
-  v.text = leaf;
+  leaf_value(ctx, c, leaf, rp.escape, v);
   return true;
 }
 
