@@ -436,34 +436,6 @@ struct PartCache final : FormatScratch {
   std::vector<Entry> entries = std::vector<Entry>(kEntries);
 };
 
-// RepParts::part_and_leaf() with more of its cases answered from the table
-// (the same answers, see RepParts::part and leaf): a component past the last
-// one, a subcomponent of a component that has none, the first component of a
-// whole repetition. Mappings read many such parts (a CWE's .14, PID-3.4.1).
-[[gnu::always_inline]] inline bool part_and_leaf(const hl7v2::RepParts& rp, std::uint16_t comp, std::uint16_t sub,
-                                                 std::string_view& leaf) noexcept {
-  if (!rp.base) return false;
-  if (!rp.overflow) {  // then components <= kMaxComponents (32)
-    if (comp == 0 && sub == 0) {
-      // part(0, 0) is the repetition; its leaf is component 1 (its first
-      // subcomponent when it has some), which may be empty.
-      if (rp.length == 0) return false;
-      if (rp.sub_mask & 1u) return rp.part_and_leaf(comp, sub, leaf);
-      leaf = {rp.base, rp.end[0]};
-      return true;
-    }
-    if (comp == 0) return rp.part_and_leaf(comp, sub, leaf);
-    if (comp > rp.components) return false;
-    if (!(rp.sub_mask & (std::uint32_t{1} << (comp - 1)))) {
-      if (sub > 1) return false;
-      const std::size_t from = comp == 1 ? 0 : rp.end[comp - 2] + 1u;
-      leaf = {rp.base + from, static_cast<std::size_t>(rp.end[comp - 1]) - from};
-      return !leaf.empty();
-    }
-  }
-  return rp.part_and_leaf(comp, sub, leaf);
-}
-
 [[gnu::always_inline]] inline const hl7v2::RepParts& rep_parts(EvalContext& ctx, std::int32_t s, std::uint16_t field, std::uint16_t rep) {
   static const char kOwner = 0;
   if (!ctx.format_scratch || ctx.format_scratch->owner != &kOwner) {
@@ -486,14 +458,11 @@ struct PartCache final : FormatScratch {
 
 // make_value(raw_at(c)) through the part cache, for a cursor at a
 // repetition, component or subcomponent of a field (not MSH-1/2); false when
-// that part is empty (nothing written to v then). kTable: with the table
-// answers of part_and_leaf() above (the direct reads of Hl7Path::read_first);
-// the general reads keep RepParts' own, so that tests can hold them equal.
-template <bool kTable>
+// that part is empty (nothing written to v then).
 [[gnu::always_inline]] inline bool cached_value(EvalContext& ctx, const Cursor& c, Value& v) {
   const hl7v2::RepParts& rp = rep_parts(ctx, c.segment, c.field, c.rep);
   std::string_view leaf;
-  if (!(kTable ? part_and_leaf(rp, c.comp, c.sub, leaf) : rp.part_and_leaf(c.comp, c.sub, leaf))) return false;
+  if (!rp.part_and_leaf(c.comp, c.sub, leaf)) return false;
   leaf_value(ctx, c, leaf, rp.escape, v);
   return true;
 }
@@ -545,7 +514,7 @@ std::string_view raw_at(const EvalContext& ctx, const Cursor& c) {
   c.rep = static_cast<std::uint16_t>(p.rep > 0 ? p.rep : 1);
   c.comp = static_cast<std::uint16_t>(p.comp);
   c.sub = static_cast<std::uint16_t>(p.comp ? p.sub : 0);
-  return cached_value<false>(ctx, c, out);
+  return cached_value(ctx, c, out);
 }
 
 // Push the field-level values of one segment for path p.
@@ -661,7 +630,7 @@ bool Hl7Path::read_first(const Scope& scope, EvalContext& ctx, Value& out) const
       return false;
     }
     if (c.field <= 2 && same_name(seg_name(ctx, c.segment), "MSH")) return read_general(scope, ctx, out);
-    return cached_value<true>(ctx, c, out);
+    return cached_value(ctx, c, out);
   }
   if (shape == Shape::kNearest) {
     const std::int32_t s = nearest_segment(*this, scope, ctx);
@@ -675,7 +644,7 @@ bool Hl7Path::read_first(const Scope& scope, EvalContext& ctx, Value& out) const
     c.rep = at_rep;
     c.comp = at_comp;
     c.sub = at_sub;
-    return cached_value<true>(ctx, c, out);
+    return cached_value(ctx, c, out);
   }
   return read_general(scope, ctx, out);
 }
@@ -693,7 +662,7 @@ bool Hl7Path::read_general(const Scope& scope, EvalContext& ctx, Value& out) con
     }
     // Descend: from a repetition, .N is a component; from a component, a subcomponent.
     if (!relative_cursor(p, c)) return false;
-    if (!(c.field <= 2 && same_name(seg_name(ctx, c.segment), "MSH"))) return cached_value<false>(ctx, c, out);
+    if (!(c.field <= 2 && same_name(seg_name(ctx, c.segment), "MSH"))) return cached_value(ctx, c, out);
     std::string_view raw = raw_at(ctx, c);
     if (raw.empty()) return false;
     make_value(ctx, c, raw, out);

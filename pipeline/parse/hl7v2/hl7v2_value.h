@@ -68,14 +68,28 @@ struct RepParts {
   // level (component 1 of a whole repetition, subcomponent 1 of a component).
   std::string_view leaf(std::size_t comp, std::size_t sub) const noexcept;
   // part(comp, sub) and leaf(comp, sub) at once; false when the part is empty
-  // (then `leaf` is unspecified). Inline for the common case: a component
-  // (comp 1..32) of a table that holds it, without subcomponents.
+  // (then `leaf` is unspecified). Inline, and answered from the table for
+  // what mappings mostly read: a component (or its only subcomponent) of a
+  // component without subcomponents, a component past the last one, the
+  // first component of a whole repetition.
   bool part_and_leaf(std::size_t comp, std::size_t sub, std::string_view& leaf_out) const noexcept {
-    if (base && !overflow && comp >= 1 && comp <= components && sub == 0 &&
-        !(sub_mask & (std::uint32_t{1} << (comp - 1)))) {
-      const std::size_t from = comp == 1 ? 0 : end[comp - 2] + 1u;
-      leaf_out = {base + from, static_cast<std::size_t>(end[comp - 1]) - from};
-      return !leaf_out.empty();
+    if (!base) return false;
+    if (!overflow) {  // then components <= kMaxComponents
+      if (comp == 0 && sub == 0) {
+        // The repetition; its leaf is component 1, which may be empty.
+        if (length == 0) return false;
+        if (!(sub_mask & 1u)) {
+          leaf_out = {base, end[0]};
+          return true;
+        }
+      } else if (comp > components) {
+        return false;
+      } else if (comp != 0 && !(sub_mask & (std::uint32_t{1} << (comp - 1)))) {
+        if (sub > 1) return false;
+        const std::size_t from = comp == 1 ? 0 : end[comp - 2] + 1u;
+        leaf_out = {base + from, static_cast<std::size_t>(end[comp - 1]) - from};
+        return !leaf_out.empty();
+      }
     }
     if (part(comp, sub).empty()) return false;
     leaf_out = leaf(comp, sub);
