@@ -763,44 +763,27 @@ std::string_view Expr::eval_text_rest(const Scope& scope, EvalContext& ctx, cons
     if (first) *first = Value{kTrueText, Cursor{}, false, false};
     return kTrueText;
   }
-  if (unary) {
-    // As below, on one local Value instead of the stack.
-    Value v;
-    if (memo_id == 0) {
-      if (!eval_unary(scope, ctx, env, v) || v.text.empty()) return {};
-      if (first) *first = v;
-      return v.text;
-    }
-    const void* key = reinterpret_cast<const void*>(memo_id);
-    MemoEntry* m = ctx.memo_slot(key, scope.cursor);
-    if (m->generation == ctx.generation && m->expr == key && EvalContext::same(m->cursor, scope.cursor)) {
-      if (first && !m->first.text.empty()) *first = m->first;
-      return m->first.text;
-    }
-    const bool found = eval_unary(scope, ctx, env, v) && !v.text.empty();
-    m->expr = key;
-    m->cursor = scope.cursor;
-    m->generation = ctx.generation;
-    if (found) {
-      m->first = v;
-      if (first) *first = v;
-    } else {
-      m->first.text = {};
-    }
-    return m->first.text;
-  }
-  auto first_of = [&](std::size_t base, std::size_t n) -> const Value* {
+  // The first non-empty value: a function of one value on one local Value,
+  // anything else through the value stack.
+  auto compute = [&](Value& v) -> bool {
+    if (unary) return eval_unary(scope, ctx, env, v) && !v.text.empty();
+    const std::size_t base = ctx.stack.size();
+    const std::size_t n = eval(scope, ctx, env);
+    bool found = false;
     for (std::size_t i = 0; i < n; ++i)
-      if (!ctx.stack[base + i].text.empty()) return &ctx.stack[base + i];
-    return nullptr;
-  };
-  if (memo_id == 0) {
-    std::size_t base = ctx.stack.size();
-    const Value* f = first_of(base, eval(scope, ctx, env));
-    std::string_view r = f ? f->text : std::string_view{};
-    if (f && first) *first = *f;
+      if (!ctx.stack[base + i].text.empty()) {
+        v = ctx.stack[base + i];
+        found = true;
+        break;
+      }
     ctx.stack.resize(base);
-    return r;
+    return found;
+  };
+  Value v;
+  if (memo_id == 0) {
+    if (!compute(v)) return {};
+    if (first) *first = v;
+    return v.text;
   }
   const void* key = reinterpret_cast<const void*>(memo_id);
   MemoEntry* m = ctx.memo_slot(key, scope.cursor);
@@ -808,18 +791,18 @@ std::string_view Expr::eval_text_rest(const Scope& scope, EvalContext& ctx, cons
     if (first && !m->first.text.empty()) *first = m->first;
     return m->first.text;
   }
-  std::size_t base = ctx.stack.size();
-  const Value* f = first_of(base, eval(scope, ctx, env));
+  // (compute() may evaluate other memoised expressions into this slot: the
+  // whole entry is written after it.)
+  const bool found = compute(v);
   m->expr = key;
   m->cursor = scope.cursor;
   m->generation = ctx.generation;
-  if (f) {
-    m->first = *f;
-    if (first) *first = *f;
+  if (found) {
+    m->first = v;
+    if (first) *first = v;
   } else {
     m->first.text = {};
   }
-  ctx.stack.resize(base);
   return m->first.text;
 }
 
