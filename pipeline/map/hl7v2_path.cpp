@@ -137,9 +137,7 @@ static bool parse_path_text(std::string_view text, Hl7Path& out, std::string& er
     }
     if (is_segment_name(name)) {
       out.segment = std::string(name);
-      out.segment_code = static_cast<std::uint32_t>(static_cast<unsigned char>(name[0])) |
-                         static_cast<std::uint32_t>(static_cast<unsigned char>(name[1])) << 8 |
-                         static_cast<std::uint32_t>(static_cast<unsigned char>(name[2])) << 16;
+      out.segment_code = hl7v2::segment_key(name);
       break;
     }
     if (!is_group_name(name)) {
@@ -270,16 +268,6 @@ void for_each_child(const EvalContext& ctx, const Group& g, std::string_view nam
   }
 }
 
-
-// The packed name of a segment (three characters, as Hl7Path::segment_code),
-// or a value no code has when the name is not three characters long.
-inline std::uint32_t seg_code(std::string_view n) noexcept {
-  if (n.size() != 3) return 0xffffffffu;
-  return static_cast<std::uint32_t>(static_cast<unsigned char>(n[0])) |
-         static_cast<std::uint32_t>(static_cast<unsigned char>(n[1])) << 8 |
-         static_cast<std::uint32_t>(static_cast<unsigned char>(n[2])) << 16;
-}
-
 // nearest_segment() past its first test: the scope group's subtree, then
 // each ancestor's, cached per (group, name) for the message: reads of OBR or
 // MSH from every OBSERVATION walk the tree once.
@@ -309,7 +297,7 @@ inline std::uint32_t seg_code(std::string_view n) noexcept {
 // The nearest segment named p.segment for a path without groups (the scope's
 // current segment, else its group's subtree, then each ancestor's), or -1.
 [[gnu::always_inline]] inline std::int32_t nearest_segment(const Hl7Path& p, const Scope& scope, EvalContext& ctx) {
-  if (scope.cursor.segment >= 0 && seg_code(seg_name(ctx, scope.cursor.segment)) == p.segment_code)
+  if (scope.cursor.segment >= 0 && hl7v2::segment_key(seg_name(ctx, scope.cursor.segment)) == p.segment_code)
     return scope.cursor.segment;
   // The first leaf of the scope group's subtree in document order is its
   // first child when that is a segment: an OBX read in its OBSERVATION, an
@@ -317,7 +305,7 @@ inline std::uint32_t seg_code(std::string_view n) noexcept {
   const Group* g = scope_group(scope, ctx);
   if (!g->children.empty()) {
     const GroupNode& n0 = g->children.front();
-    if (!n0.group && n0.segment >= 0 && seg_code(seg_name(ctx, n0.segment)) == p.segment_code) return n0.segment;
+    if (!n0.group && n0.segment >= 0 && hl7v2::segment_key(seg_name(ctx, n0.segment)) == p.segment_code) return n0.segment;
   }
   return nearest_segment_in_tree(p, scope, ctx);
 }

@@ -34,7 +34,7 @@ namespace dxnorm::map {
 struct Hl7Path final : SourcePath {
   // (text, groups: see SourcePath)
   std::string segment;              // empty: relative or groups-only
-  std::uint32_t segment_code = 0;   // the three characters of `segment`, packed (lookup cache key)
+  std::uint32_t segment_code = 0;   // hl7v2::segment_key(segment) (lookup cache key)
   int seg_occurrence = 0;           // 0 = unspecified
   bool seg_all = false;
   int field = 0;
