@@ -505,14 +505,13 @@ std::string_view raw_at(const EvalContext& ctx, const Cursor& c) {
   return cached_value(ctx, c, out);
 }
 
-// Push the field-level values of one segment for path p.
-std::size_t push_field_values(const Hl7Path& p, std::int32_t s, EvalContext& ctx, bool all_reps) {
-  if (p.rep > 0 || !(all_reps || p.rep_all) || p.field == 0) {
-    ctx.stack.emplace_back();
-    if (field_value(p, s, ctx, ctx.stack.back())) return 1;
-    ctx.stack.pop_back();
-    return 0;
-  }
+// The repetitions of segment s's field that path p visits with every
+// repetition wanted (p names no repetition; not field 0): fn(cursor, raw)
+// for each non-empty one, at p's component / subcomponent when it names
+// them; MSH-1/2 as one whole. Marks the segment and field read; returns how
+// many fn saw. Shared by reads (values) and $each (cursors only).
+template <class Fn>
+std::size_t for_each_field_rep(const Hl7Path& p, std::int32_t s, EvalContext& ctx, Fn&& fn) {
   const Message& m = msg(ctx);
   const auto& seg = m.segments()[static_cast<std::size_t>(s)];
   ctx.reads.mark(s, 0);
@@ -524,10 +523,10 @@ std::size_t push_field_values(const Hl7Path& p, std::int32_t s, EvalContext& ctx
   c.segment = s;
   c.field = static_cast<std::uint16_t>(p.field);
   if (p.field <= 2 && same_name(seg.name, "MSH")) {
-    push_value(ctx, c, raw);
+    fn(c, raw);
     return 1;
   }
-  auto push_rep = [&](std::uint16_t rep, std::string_view rep_raw) -> std::size_t {
+  auto one_rep = [&](std::uint16_t rep, std::string_view rep_raw) -> std::size_t {
     Cursor rc = c;
     rc.rep = rep;
     std::string_view r = rep_raw;
@@ -540,7 +539,7 @@ std::size_t push_field_values(const Hl7Path& p, std::int32_t s, EvalContext& ctx
       }
     }
     if (r.empty()) return 0;
-    push_value(ctx, rc, r);
+    fn(rc, r);
     return 1;
   };
   // Repetitions found by the block scan (find_any_of), not byte by byte.
@@ -550,12 +549,23 @@ std::size_t push_field_values(const Hl7Path& p, std::int32_t s, EvalContext& ctx
   const char* const limit = scan_limit(ctx, raw);
   for (const char* start = raw.data();;) {
     const char* q = hl7v2::find_any_of(start, e, limit, d.repetition, d.repetition, d.repetition);
-    n += push_rep(rep, std::string_view(start, static_cast<std::size_t>(q - start)));
+    n += one_rep(rep, std::string_view(start, static_cast<std::size_t>(q - start)));
     ++rep;
     if (q == e || rep == 0xffff) break;
     start = q + 1;
   }
   return n;
+}
+
+// Push the field-level values of one segment for path p.
+std::size_t push_field_values(const Hl7Path& p, std::int32_t s, EvalContext& ctx, bool all_reps) {
+  if (p.rep > 0 || !(all_reps || p.rep_all) || p.field == 0) {
+    ctx.stack.emplace_back();
+    if (field_value(p, s, ctx, ctx.stack.back())) return 1;
+    ctx.stack.pop_back();
+    return 0;
+  }
+  return for_each_field_rep(p, s, ctx, [&](const Cursor& c, std::string_view raw) { push_value(ctx, c, raw); });
 }
 
 // The cursor a relative path reaches from `base`; false below a subcomponent.
@@ -709,6 +719,14 @@ void Hl7Path::iterate(const Scope& scope, EvalContext& ctx, std::vector<Cursor>&
       ctx.reads.mark(c.segment, 0);
       if (p.field == 0) {
         out.push_back(c);
+        return;
+      }
+      if (p.rep == 0) {
+        // Only the cursors of what push_field_values() would push: no values made.
+        for_each_field_rep(p, c.segment, ctx, [&](Cursor fc, std::string_view) {
+          fc.group = x;
+          out.push_back(fc);
+        });
         return;
       }
       std::size_t base = ctx.stack.size();
