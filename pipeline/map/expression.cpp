@@ -451,38 +451,49 @@ void location_of(const Value& v, EvalContext& ctx, std::string& out) {
 
 }  // namespace
 
-bool normalise_decimal(std::string_view in, std::string& out) {
-  out.clear();
+bool decimal_form(std::string_view in, std::string& buf, std::string_view& out) {
   while (!in.empty() && in.front() == ' ') in.remove_prefix(1);
   while (!in.empty() && in.back() == ' ') in.remove_suffix(1);
   if (in.empty()) return false;
-  bool neg = false;
-  if (in.front() == '+' || in.front() == '-') {
-    neg = in.front() == '-';
-    in.remove_prefix(1);
-  }
-  std::string_view ip = in, fp;
-  std::size_t dot = in.find('.');
+  std::string_view digits = in;
+  const bool sign = digits.front() == '+' || digits.front() == '-';
+  const bool neg = digits.front() == '-';
+  if (sign) digits.remove_prefix(1);
+  std::string_view ip = digits, fp;
+  const std::size_t dot = digits.find('.');
   if (dot != std::string_view::npos) {
-    ip = in.substr(0, dot);
-    fp = in.substr(dot + 1);
+    ip = digits.substr(0, dot);
+    fp = digits.substr(dot + 1);
   }
   if (ip.empty() && fp.empty()) return false;
   for (char c : ip)
     if (c < '0' || c > '9') return false;
   for (char c : fp)
     if (c < '0' || c > '9') return false;
-  while (ip.size() > 1 && ip.front() == '0') ip.remove_prefix(1);
-  if (neg) out.push_back('-');
-  if (ip.empty()) out.push_back('0');
-  else out.append(ip);
+  std::size_t zeros = 0;
+  while (ip.size() - zeros > 1 && ip[zeros] == '0') ++zeros;
+  ip.remove_prefix(zeros);
+  // Already in the form ("95", "-0.5", "1.10"): the input itself.
+  if ((!sign || neg) && !ip.empty() && zeros == 0 && (dot == std::string_view::npos || !fp.empty())) {
+    out = in;
+    return true;
+  }
+  buf.clear();
+  if (neg) buf.push_back('-');
+  if (ip.empty()) buf.push_back('0');
+  else buf.append(ip);
   if (!fp.empty()) {
-    out.push_back('.');
-    out.append(fp);
+    buf.push_back('.');
+    buf.append(fp);
   }
-  if (out == "-0" || out.rfind("-0.", 0) == 0) {
-    // keep "-0.5" as written; "-0" stays a valid decimal too
-  }
+  out = buf;
+  return true;
+}
+
+bool normalise_decimal(std::string_view in, std::string& out) {
+  std::string_view form;
+  if (!decimal_form(in, out, form)) return false;
+  if (form.data() != out.data()) out.assign(form);
   return true;
 }
 
@@ -602,15 +613,17 @@ bool apply_unary(const Expr& x, Value& v, EvalContext& ctx, const RuntimeEnv& en
     case kInteger:
     case kPositiveInt:
       {
-        bool ok = normalise_decimal(v.text, ctx.convert);
-        if (ok && fn != kDecimal) ok = ctx.convert.find('.') == std::string::npos;
-        if (ok && fn == kPositiveInt) ok = ctx.convert != "0" && ctx.convert[0] != '-';
+        std::string_view form;
+        bool ok = decimal_form(v.text, ctx.convert, form);
+        if (ok && fn != kDecimal) ok = form.find('.') == std::string_view::npos;
+        if (ok && fn == kPositiveInt) ok = form != "0" && form[0] != '-';
         if (!ok) {
           location_of(v, ctx, ctx.location);
           ctx.warn("NUMBER_INVALID", ctx.location, std::string("not a valid ") + kFns[fn].name + "; element omitted");
           return false;
         }
-        v.text = ctx.convert == v.text ? v.text : ctx.arena.copy(ctx.convert);
+        // A view of the input (or arena) as it stands, else a copy of what was built.
+        v.text = form.data() == ctx.convert.data() ? ctx.arena.copy(form) : form;
         return true;
       }
     case kUpper:
@@ -700,8 +713,9 @@ bool apply_unary(const Expr& x, Value& v, EvalContext& ctx, const RuntimeEnv& en
           hi = t.substr(dash + 1);
         }
         std::string_view pick = fn == kRangeLow ? lo : hi;
-        if (!normalise_decimal(pick, ctx.convert)) return false;
-        v.text = ctx.arena.copy(ctx.convert);
+        std::string_view form;
+        if (!decimal_form(pick, ctx.convert, form)) return false;
+        v.text = form.data() == ctx.convert.data() ? ctx.arena.copy(form) : form;
         return true;
       }
     case kBase64:

@@ -106,6 +106,9 @@ ExprPtr compile_expression(std::string_view text, const CompileEnv& env, std::st
 // FHIR decimal lexical form of a number as written ("+1.50" -> "1.50",
 // ".5" -> "0.5", "007" -> "7"); false when it is not a number.
 bool normalise_decimal(std::string_view in, std::string& out);
+// The same, without a copy when `in` (less surrounding spaces) is already in
+// that form: `out` is then a view of `in`, else of `buf`.
+bool decimal_form(std::string_view in, std::string& buf, std::string_view& out);
 
 // Names of the functions, for lint messages and the README.
 const std::vector<std::string>& function_names();

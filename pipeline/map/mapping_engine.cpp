@@ -391,8 +391,8 @@ bool MappingEngine::emit_primitive(const TemplateNode& node, std::string_view te
   };
   switch (node.prim) {
     case PrimKind::kDecimal: {
-      std::string& s = ctx_.convert;
-      if (!normalise_decimal(text, s)) return bad("decimal");
+      std::string_view s;
+      if (!decimal_form(text, ctx_.convert, s)) return bad("decimal");
       char* p = static_cast<char*>(alloc.Malloc(s.size() + 2));
       p[0] = fhir::kRawNumberTag;
       std::memcpy(p + 1, s.data(), s.size());

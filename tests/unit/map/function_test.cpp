@@ -261,3 +261,52 @@ TEST_CASE("fallback, concatenation, comparisons and logic") {
   CHECK(get(r, "dq") == "double quoted");
   CHECK(get(r, "escape") == "it's");
 }
+
+TEST_CASE("decimal_form: a view of the input when it is already a FHIR decimal, else the digits rebuilt") {
+  // Every string up to length 5 over signs, dot, digits, space and a letter.
+  // The expected form is written from the rule, not from the code: optional
+  // '-', the integer digits without leading zeros ("0" when none), then '.'
+  // and the fraction digits when there are any; '+' and padding dropped.
+  const std::string alphabet = " +-.01x";
+  std::string s, buf;
+  for (std::size_t len = 0; len <= 5; ++len) {
+    std::size_t total = 1;
+    for (std::size_t i = 0; i < len; ++i) total *= alphabet.size();
+    for (std::size_t k = 0; k < total; ++k) {
+      s.clear();
+      for (std::size_t i = 0, x = k; i < len; ++i, x /= alphabet.size()) s.push_back(alphabet[x % alphabet.size()]);
+      std::string_view t = s;
+      while (!t.empty() && t.front() == ' ') t.remove_prefix(1);
+      while (!t.empty() && t.back() == ' ') t.remove_suffix(1);
+      std::string expected;
+      bool valid = !t.empty();
+      std::string_view d = t;
+      bool neg = false;
+      if (valid && (d.front() == '+' || d.front() == '-')) {
+        neg = d.front() == '-';
+        d.remove_prefix(1);
+      }
+      const std::size_t dot = d.find('.');
+      std::string_view ip = d.substr(0, dot), fp = dot == std::string_view::npos ? "" : d.substr(dot + 1);
+      valid = valid && !(ip.empty() && fp.empty()) &&
+              ip.find_first_not_of("0123456789") == std::string_view::npos &&
+              fp.find_first_not_of("0123456789") == std::string_view::npos;
+      if (valid) {
+        const std::size_t nz = ip.find_first_not_of('0');
+        std::string_view digits = nz == std::string_view::npos ? (ip.empty() ? "" : "0") : ip.substr(nz);
+        expected = std::string(neg ? "-" : "") + (digits.empty() ? "0" : std::string(digits)) +
+                   (fp.empty() ? "" : "." + std::string(fp));
+      }
+      CAPTURE(s);
+      std::string_view form;
+      REQUIRE(dxnorm::map::decimal_form(s, buf, form) == valid);
+      std::string normalised;
+      REQUIRE(dxnorm::map::normalise_decimal(s, normalised) == valid);
+      if (!valid) continue;
+      CHECK(form == expected);
+      CHECK(normalised == expected);
+      // No copy when the input (less padding) is the form already.
+      if (expected == t) CHECK(form.data() == t.data());
+    }
+  }
+}
