@@ -335,16 +335,19 @@ Status MappingEngine::convert(const CompiledMapping& mapping, const SourceDocume
   // meta.source names the sending system: evaluated once, in message scope.
   std::string_view meta_source;
   if (mapping.meta_source) meta_source = mapping.meta_source->eval_text(*root, ctx_, env_);
+  // Copied into the document once; every resource's meta refers to it.
+  if (!meta_source.empty()) meta_source = pooled(meta_source);
   rapidjson::Value entries(rapidjson::kArrayType);
+  entries.Reserve(static_cast<rapidjson::SizeType>(instances_.size()), alloc);
   for (const Instance& inst : instances_) {
     if (inst.skipped) continue;
     const ResourceDef& def = mapping.resources[static_cast<std::size_t>(inst.def)];
     rapidjson::Value res(rapidjson::kObjectType);
-    res.AddMember("resourceType", str(def.type), alloc);
+    res.AddMember("resourceType", plan_text(def.type), alloc);
     res.AddMember("id", pooled_ref(inst.id), alloc);
     if (!meta_source.empty()) {
       rapidjson::Value meta(rapidjson::kObjectType);
-      meta.AddMember("source", str(meta_source), alloc);
+      meta.AddMember("source", pooled_ref(meta_source), alloc);
       res.AddMember("meta", meta, alloc);
     }
     if (trace_) trace_path_ = "Bundle.entry[" + std::to_string(entries.Size()) + "].resource";
@@ -787,7 +790,8 @@ bool MappingEngine::emit_translate(const TranslateSpec& t, const Scope& scope, r
   if (code.empty() || !t.table) return false;
   std::string_view display = t.display ? t.display->eval_text(scope, ctx_, env_) : std::string_view{};
   std::string_view orig_system = t.system ? t.system->eval_text(scope, ctx_, env_) : std::string_view{};
-  if (orig_system.empty()) orig_system = t.table->source_system;
+  const bool orig_system_in_plan = orig_system.empty();
+  if (orig_system_in_plan) orig_system = t.table->source_system;
   const CodeEntry* e = t.table->find(code);
   std::string loc;
   if (!e) {
@@ -805,18 +809,19 @@ bool MappingEngine::emit_translate(const TranslateSpec& t, const Scope& scope, r
     }
   }
   rapidjson::Value coding(rapidjson::kArrayType);
+  coding.Reserve(2, alloc);
   std::string_view tsys;
   if (e) {
     tsys = e->system.empty() ? std::string_view(t.table->target_system) : std::string_view(e->system);
     rapidjson::Value c(rapidjson::kObjectType);
-    if (!tsys.empty()) c.AddMember("system", str(tsys), alloc);
-    c.AddMember("code", str(e->code), alloc);
-    if (!e->display.empty()) c.AddMember("display", str(e->display), alloc);
+    if (!tsys.empty()) c.AddMember("system", plan_text(tsys), alloc);
+    c.AddMember("code", plan_text(e->code), alloc);
+    if (!e->display.empty()) c.AddMember("display", plan_text(e->display), alloc);
     coding.PushBack(c, alloc);
   }
   if (!e || tsys != orig_system || e->code != code) {
     rapidjson::Value c(rapidjson::kObjectType);
-    if (!orig_system.empty()) c.AddMember("system", str(orig_system), alloc);
+    if (!orig_system.empty()) c.AddMember("system", orig_system_in_plan ? plan_text(orig_system) : str(orig_system), alloc);
     c.AddMember("code", str(code), alloc);
     if (!display.empty()) c.AddMember("display", str(display), alloc);
     coding.PushBack(c, alloc);

@@ -103,6 +103,9 @@ class MappingEngine {
   static rapidjson::Value pooled_ref(std::string_view s) {
     return rapidjson::Value(rapidjson::StringRef(s.data(), static_cast<rapidjson::SizeType>(s.size())));
   }
+  // A string value that refers to the plan's own text (resource types, code
+  // table entries), not copied: the lifetime rule of CompiledMapping::constants.
+  static rapidjson::Value plan_text(std::string_view s) { return pooled_ref(s); }
 
   // Tracing (only when asked): the FHIR path being written.
   std::vector<TraceEntry>* trace_ = nullptr;
