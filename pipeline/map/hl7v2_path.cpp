@@ -221,6 +221,11 @@ const Message& msg(const EvalContext& ctx) { return static_cast<const Message&>(
 std::string_view seg_name(const EvalContext& ctx, std::int32_t s) {
   return msg(ctx).segments()[static_cast<std::size_t>(s)].name;
 }
+// hl7v2::segment_key() of segment s's name, as the parser stored it.
+std::uint32_t seg_key(const EvalContext& ctx, std::int32_t s) {
+  return msg(ctx).segments()[static_cast<std::size_t>(s)].key;
+}
+using hl7v2::kMshKey;
 
 // Segment ids are three characters: compare them inline (this runs for every
 // child of every group searched, for every path read).
@@ -247,13 +252,13 @@ inline const char* scan_limit(const EvalContext& ctx, std::string_view v) noexce
 // Segments named `name` below `g` in message order (fn(index) returns false
 // to stop), leaving out `skip` and its same-named siblings: other instances
 // (another order, another observation) are never "nearer".
+// `key`: hl7v2::segment_key() of the name (paths name 3-character ids).
 template <class Fn>
-bool for_each_segment_in(const EvalContext& ctx, const Group& g, std::string_view name, Fn&& fn,
+bool for_each_segment_in(const EvalContext& ctx, const Group& g, std::uint32_t key, Fn&& fn,
                          const Group* skip = nullptr) {
   return for_each_leaf(
-      g,
-      [&](const SourceGroup&, std::int32_t s) { return !same_name(seg_name(ctx, s), name) || fn(s); },
-      skip, /*skip_same_kind=*/true);
+      g, [&](const SourceGroup&, std::int32_t s) { return seg_key(ctx, s) != key || fn(s); }, skip,
+      /*skip_same_kind=*/true);
 }
 
 // Direct children of `g` named `name` (groups or segments).
@@ -279,7 +284,7 @@ void for_each_child(const EvalContext& ctx, const Group& g, std::string_view nam
   const Group* from = nullptr;
   for (const Group* a = g; a; from = a, a = a->parent) {
     for_each_segment_in(
-        ctx, *a, p.segment,
+        ctx, *a, p.segment_code,
         [&](std::int32_t s) {
           found = s;
           return false;
@@ -297,7 +302,7 @@ void for_each_child(const EvalContext& ctx, const Group& g, std::string_view nam
 // The nearest segment named p.segment for a path without groups (the scope's
 // current segment, else its group's subtree, then each ancestor's), or -1.
 [[gnu::always_inline]] inline std::int32_t nearest_segment(const Hl7Path& p, const Scope& scope, EvalContext& ctx) {
-  if (scope.cursor.segment >= 0 && hl7v2::segment_key(seg_name(ctx, scope.cursor.segment)) == p.segment_code)
+  if (scope.cursor.segment >= 0 && seg_key(ctx, scope.cursor.segment) == p.segment_code)
     return scope.cursor.segment;
   // The first leaf of the scope group's subtree in document order is its
   // first child when that is a segment: an OBX read in its OBSERVATION, an
@@ -305,7 +310,7 @@ void for_each_child(const EvalContext& ctx, const Group& g, std::string_view nam
   const Group* g = scope_group(scope, ctx);
   if (!g->children.empty()) {
     const GroupNode& n0 = g->children.front();
-    if (!n0.group && n0.segment >= 0 && hl7v2::segment_key(seg_name(ctx, n0.segment)) == p.segment_code) return n0.segment;
+    if (!n0.group && n0.segment >= 0 && seg_key(ctx, n0.segment) == p.segment_code) return n0.segment;
   }
   return nearest_segment_in_tree(p, scope, ctx);
 }
@@ -320,7 +325,7 @@ void resolve_segments(const Hl7Path& p, const Scope& scope, EvalContext& ctx, bo
     return;
   }
   if (p.groups.empty() && !p.seg_all && p.seg_occurrence == 0 && scope.cursor.segment >= 0 &&
-      same_name(seg_name(ctx, scope.cursor.segment), p.segment)) {
+      seg_key(ctx, scope.cursor.segment) == p.segment_code) {
     out.push_back(scope.cursor.segment);
     return;
   }
@@ -330,7 +335,7 @@ void resolve_segments(const Hl7Path& p, const Scope& scope, EvalContext& ctx, bo
     const Group* from = nullptr;
     for (const Group* a = g; a; from = a, a = a->parent) {
       for_each_segment_in(
-          ctx, *a, p.segment,
+          ctx, *a, p.segment_code,
           [&](std::int32_t s) {
             out.push_back(s);
             return want_all;
@@ -344,7 +349,7 @@ void resolve_segments(const Hl7Path& p, const Scope& scope, EvalContext& ctx, bo
       roots.clear();
       match_groups(*a, p.groups, 0, roots);
       for (const Group* r : roots) {
-        for_each_segment_in(ctx, *r, p.segment, [&](std::int32_t s) {
+        for_each_segment_in(ctx, *r, p.segment_code, [&](std::int32_t s) {
           out.push_back(s);
           return want_all;
         });
@@ -390,7 +395,7 @@ void resolve_segments(const Hl7Path& p, const Scope& scope, EvalContext& ctx, bo
 
 // The text of a value at a cursor: first leaf, unescaped (into `v`).
 void make_value(EvalContext& ctx, const Cursor& c, std::string_view raw, Value& v) {
-  if (c.field <= 2 && c.segment >= 0 && same_name(seg_name(ctx, c.segment), "MSH")) {
+  if (c.field <= 2 && c.segment >= 0 && seg_key(ctx, c.segment) == kMshKey) {
     leaf_value(ctx, c, raw, false, v);  // the delimiters themselves
     return;
   }
@@ -466,7 +471,7 @@ std::string_view raw_at(const EvalContext& ctx, const Cursor& c) {
   const auto& seg = m.segments()[static_cast<std::size_t>(c.segment)];
   if (c.field == 0) return seg.raw;
   std::string_view raw = m.field(seg, c.field);
-  if (c.field <= 2 && same_name(seg.name, "MSH")) return raw;
+  if (c.field <= 2 && seg.key == kMshKey) return raw;
   const auto& d = m.delimiters();
   if (c.comp == 0) {  // a subcomponent straight below a field or repetition: rare, spelt out
     if (c.rep) raw = hl7v2::repetition(raw, d, c.rep);
@@ -495,7 +500,7 @@ std::string_view raw_at(const EvalContext& ctx, const Cursor& c) {
   Cursor c;
   c.segment = s;
   c.field = static_cast<std::uint16_t>(p.field);
-  if (p.field <= 2 && same_name(seg.name, "MSH")) {
+  if (p.field <= 2 && seg.key == kMshKey) {
     make_value(ctx, c, raw, out);
     return true;
   }
@@ -522,7 +527,7 @@ std::size_t for_each_field_rep(const Hl7Path& p, std::int32_t s, EvalContext& ct
   Cursor c;
   c.segment = s;
   c.field = static_cast<std::uint16_t>(p.field);
-  if (p.field <= 2 && same_name(seg.name, "MSH")) {
+  if (p.field <= 2 && seg.key == kMshKey) {
     fn(c, raw);
     return 1;
   }
@@ -627,7 +632,7 @@ bool Hl7Path::read_first(const Scope& scope, EvalContext& ctx, Value& out) const
     } else {
       return false;
     }
-    if (c.field <= 2 && same_name(seg_name(ctx, c.segment), "MSH")) return read_general(scope, ctx, out);
+    if (c.field <= 2 && seg_key(ctx, c.segment) == kMshKey) return read_general(scope, ctx, out);
     return cached_value(ctx, c, out);
   }
   if (shape == Shape::kNearest) {
@@ -660,7 +665,7 @@ bool Hl7Path::read_general(const Scope& scope, EvalContext& ctx, Value& out) con
     }
     // Descend: from a repetition, .N is a component; from a component, a subcomponent.
     if (!relative_cursor(p, c)) return false;
-    if (!(c.field <= 2 && same_name(seg_name(ctx, c.segment), "MSH"))) return cached_value(ctx, c, out);
+    if (!(c.field <= 2 && seg_key(ctx, c.segment) == kMshKey)) return cached_value(ctx, c, out);
     std::string_view raw = raw_at(ctx, c);
     if (raw.empty()) return false;
     make_value(ctx, c, raw, out);

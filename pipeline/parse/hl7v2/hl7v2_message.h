@@ -41,6 +41,7 @@ struct Segment {
   std::uint32_t field_count;   // number of fields present (trailing empty ones included)
   std::uint32_t ordinal;       // 1-based position of the segment in the message
   std::uint32_t occurrence;    // 1-based occurrence of this name in the message
+  std::uint32_t key = 0;       // segment_key(name): 0 unless the name has 3 characters
 };
 
 // The group tree: groups follow the message-structure definitions in

@@ -282,13 +282,14 @@ class SegmentScanner {
     const std::uint32_t field_count = static_cast<std::uint32_t>(n - first_field_);
     if (field_count == 0 && name.find_first_not_of(" \t") == std::string_view::npos) return SegmentEnd::kKept;  // blank line
     if (segments_.size() >= policy_.max_segments) return SegmentEnd::kTooManySegments;
+    const std::uint32_t key = segment_key(name);
     segments_.push_back(Segment{name, std::string_view(base + seg_start, at - seg_start),
                                 static_cast<std::uint32_t>(first_field_), field_count, ordinal_,
-                                occurrences_.next(name)});
+                                occurrences_.next(name), key});
     if (!is_segment_id(name)) {
       add_issue(issues_, Severity::kWarning, "HL7_SEGMENT_ID_INVALID", "segment " + std::to_string(ordinal_),
                 "segment id is not 3 upper-case letters or digits; segment kept, not placed");
-    } else if (ordinal_ > 1 && segment_key(name) == kMsh && !extra_msh_) {
+    } else if (ordinal_ > 1 && key == kMshKey && !extra_msh_) {
       extra_msh_ = true;
       add_issue(issues_, Severity::kWarning, "HL7_MULTIPLE_MESSAGES", "segment " + std::to_string(ordinal_),
                 "a second MSH inside one message; split input with split_messages() first");
@@ -297,8 +298,6 @@ class SegmentScanner {
     ordinal_ = static_cast<std::uint32_t>(segments_.size()) + 1;
     return SegmentEnd::kKept;
   }
-
-  static constexpr std::uint32_t kMsh = 'M' | 'S' << 8 | 'H' << 16;  // segment_key("MSH")
 
   std::vector<Segment>& segments_;
   Issues& issues_;

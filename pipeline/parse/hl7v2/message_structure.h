@@ -20,12 +20,13 @@ namespace dxnorm::hl7v2 {
 // A segment id ("OBX") as one integer, for the parser's structure matching:
 // the three characters in the low three bytes; 0 for anything that is not
 // three characters long.
-inline std::uint32_t segment_key(std::string_view id) noexcept {
+constexpr std::uint32_t segment_key(std::string_view id) noexcept {
   if (id.size() != 3) return 0;
   return static_cast<std::uint32_t>(static_cast<unsigned char>(id[0])) |
          static_cast<std::uint32_t>(static_cast<unsigned char>(id[1])) << 8 |
          static_cast<std::uint32_t>(static_cast<unsigned char>(id[2])) << 16;
 }
+inline constexpr std::uint32_t kMshKey = segment_key("MSH");
 
 // One element of a group: a segment or a nested group, with cardinality.
 struct GroupDef;
