@@ -363,7 +363,7 @@ Status MappingEngine::convert(const CompiledMapping& mapping, const SourceDocume
     req.AddMember("url", pooled_ref(pooled(def.type, "/", inst.id)), alloc);
     entry.AddMember("request", req, alloc);
     entries.PushBack(entry, alloc);
-    out.resources.push_back(ResourceOut{def.type, std::string(inst.id), def.name});
+    out.resources.push_back(ResourceOut{def.type, inst.id, def.name});
   }
   out.bundle.AddMember("entry", entries, alloc);
   if (ctx_.failed) {

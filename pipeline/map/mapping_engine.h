@@ -22,10 +22,13 @@
 
 namespace dxnorm::map {
 
+// Views, not copies: `id` lies in the Output's document pool, `type` and
+// `rule` in the mapping; valid while the Output holds this message and the
+// mapping is loaded (copy them to keep them longer).
 struct ResourceOut {
-  std::string type;
-  std::string id;
-  std::string rule;  // mapping resource name
+  std::string_view type;
+  std::string_view id;
+  std::string_view rule;  // mapping resource name
 };
 
 struct ConvertOptions {

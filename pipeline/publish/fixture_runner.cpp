@@ -287,7 +287,7 @@ FixtureRunner::Conversion FixtureRunner::convert(const std::string& input) {
       return r;
     }
     bundles.push_back(fhir::to_fhir_json(out.bundle, true));
-    for (const auto& res : out.resources) r.ids.push_back(res.id);
+    for (const auto& res : out.resources) r.ids.emplace_back(res.id);
     r.issues.insert(r.issues.end(), out.issues.begin(), out.issues.end());
   }
   if (bundles.size() == 1) {

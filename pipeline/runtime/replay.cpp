@@ -439,7 +439,7 @@ struct Replay::Impl {
                                                                        : "changed");
             }
           } else {
-            for (const auto& ro : out.resources) found.emplace_back(ro.type + "/" + ro.id, "would be written");
+            for (const auto& ro : out.resources) found.emplace_back(std::string(ro.type) + "/" + std::string(ro.id), "would be written");
           }
           std::lock_guard<std::mutex> g(report_mu);
           for (auto& [k, v] : found) resources[k] = v;

@@ -7,6 +7,7 @@
 
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "pipeline/map/diagnostics.h"
@@ -56,7 +57,7 @@ struct RunConfig {
   std::string bootstrap_file = "dxnorm-bootstrap.txt";
 
   bool embedded() const { return kafka.find("bootstrap.servers") == kafka.end(); }
-  std::string resource_topic(const std::string& type) const { return resource_topic_prefix + type; }
+  std::string resource_topic(std::string_view type) const { return resource_topic_prefix + std::string(type); }
   // Every topic dxnorm reads or writes (for the embedded broker).
   std::vector<std::string> all_topics() const;
   // Partitions the embedded broker gives `topic`: embedded_partitions for an
