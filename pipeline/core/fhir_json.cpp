@@ -2,6 +2,7 @@
 
 #include <rapidjson/prettywriter.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdint>
 #include <cstring>
@@ -32,11 +33,6 @@ struct EscapeTable {
   }
 };
 constexpr EscapeTable kEscape;
-
-inline void put(rapidjson::StringBuffer& out, const char* p, std::size_t n) {
-  if (n) std::memcpy(out.Push(n), p, n);
-}
-inline void put(rapidjson::StringBuffer& out, char c) { *out.Push(1) = c; }
 
 #if defined(__GNUC__)
 #define DXNORM_ALWAYS_INLINE [[gnu::always_inline]] inline
@@ -160,114 +156,179 @@ DXNORM_ALWAYS_INLINE bool copy_clean(char* d, const char* s, std::size_t n) {
            kEscape.needs[static_cast<unsigned char>(c)]);
 }
 
-void put_escape(rapidjson::StringBuffer& out, unsigned char c) {
+// The output: bytes pushed onto the StringBuffer ahead of need (a window) and
+// written through a raw pointer `d` that every writer takes and returns. A
+// local pointer stays in a register (a StringBuffer's top, written through
+// char stores that may alias it, would be reloaded and stored back per token),
+// and one room() check covers a whole string with its punctuation.
+// Contract: every write of n bytes at d follows room(d, n); the caller of
+// start() must call finish() with the final d, which gives back the unused
+// rest of the window (until then the StringBuffer's size counts it).
+class Sink {
+ public:
+  explicit Sink(rapidjson::StringBuffer& sb) : sb_(sb) {}
+
+  char* start() {
+    end_ = sb_.Push(0);
+    return end_;
+  }
+  void finish(char* d) { sb_.Pop(static_cast<std::size_t>(end_ - d)); }
+
+  // d, or the same position in a new window: at least n bytes writable.
+  DXNORM_ALWAYS_INLINE char* room(char* d, std::size_t n) {
+    return static_cast<std::size_t>(end_ - d) >= n ? d : grow(d, n);
+  }
+
+ private:
+  DXNORM_NOINLINE char* grow(char* d, std::size_t n) {
+    finish(d);
+    // The whole free capacity when that is enough, else at least 4 KB more
+    // (the stack then grows by half, so a document reallocates O(log n) times).
+    const std::size_t free = sb_.stack_.GetCapacity() - sb_.stack_.GetSize();
+    const std::size_t k = free >= n ? free : std::max<std::size_t>(n, 4096);
+    d = sb_.Push(k);
+    end_ = d + k;
+    return d;
+  }
+
+  rapidjson::StringBuffer& sb_;
+  char* end_ = nullptr;
+};
+
+// Copies a literal (the size is a constant: no call to memcpy).
+template <std::size_t N>
+DXNORM_ALWAYS_INLINE char* put_lit(Sink& out, char* d, const char (&lit)[N]) {
+  d = out.room(d, N - 1);
+  std::memcpy(d, lit, N - 1);
+  return d + N - 1;
+}
+DXNORM_ALWAYS_INLINE char* put_char(Sink& out, char* d, char c) {
+  d = out.room(d, 1);
+  *d = c;
+  return d + 1;
+}
+
+// The escape of c (one of kEscape) at d; at most 6 bytes.
+char* put_escape(char* d, unsigned char c) {
+  char e = 0;
   switch (c) {
-    case '"': put(out, "\\\"", 2); break;
-    case '\\': put(out, "\\\\", 2); break;
-    case '\n': put(out, "\\n", 2); break;
-    case '\r': put(out, "\\r", 2); break;
-    case '\t': put(out, "\\t", 2); break;
-    case '\b': put(out, "\\b", 2); break;
-    case '\f': put(out, "\\f", 2); break;
+    case '"': e = '"'; break;
+    case '\\': e = '\\'; break;
+    case '\n': e = 'n'; break;
+    case '\r': e = 'r'; break;
+    case '\t': e = 't'; break;
+    case '\b': e = 'b'; break;
+    case '\f': e = 'f'; break;
     default: {
       static constexpr char hex[] = "0123456789abcdef";
       const char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-      put(out, u, 6);
+      std::memcpy(d, u, 6);
+      return d + 6;
     }
   }
+  d[0] = '\\';
+  d[1] = e;
+  return d + 2;
 }
 
-// The quoted body of a string that has something to escape (rare).
-DXNORM_NOINLINE void put_escaped_body(rapidjson::StringBuffer& out, const char* s, std::size_t n) {
+// The quoted body of a string that has something to escape (rare), at d with
+// room for 6 bytes per byte of s.
+DXNORM_NOINLINE char* put_escaped_body(char* d, const char* s, std::size_t n) {
   while (n) {
     const std::size_t k = find_escape(s, n);
-    put(out, s, k);
+    std::memcpy(d, s, k);
+    d += k;
     if (k == n) break;
-    put_escape(out, static_cast<unsigned char>(s[k]));
+    d = put_escape(d, static_cast<unsigned char>(s[k]));
     s += k + 1;
     n -= k + 1;
   }
+  return d;
 }
 
-// Writes [,]"s"[:] (comma: a separator first; colon: s is a key). Copies
-// optimistically into the escape-free size, which nearly every FHIR string
-// has; otherwise takes that back and escapes.
-DXNORM_ALWAYS_INLINE void put_string(rapidjson::StringBuffer& out, const char* s, std::size_t n, bool comma = false,
-                                     bool colon = false) {
-  const std::size_t size = n + 2 + comma + colon;
-  char* d = out.Push(size);
-  *d = ',';
-  d += comma;
+// Writes [prefix]"s"[:] (prefix: a separator or opening bracket, 0 for none;
+// colon: s is a key). Copies optimistically, as nearly every FHIR string has
+// nothing to escape; otherwise writes the body again, escaped.
+DXNORM_ALWAYS_INLINE char* put_string(Sink& out, char* d, const char* s, std::size_t n, char prefix = 0,
+                                      bool colon = false) {
+  d = out.room(d, n + 4);
+  *d = prefix;
+  d += prefix != 0;
   *d = '"';
-  if (copy_clean(d + 1, s, n)) {
+  if (copy_clean(d + 1, s, n)) [[likely]] {
     d[n + 1] = '"';
-    if (colon) d[n + 2] = ':';
-    return;
+    d[n + 2] = ':';
+    return d + n + 2 + colon;
   }
-  out.Pop(size - 1 - comma);
-  put_escaped_body(out, s, n);
-  put(out, colon ? "\":" : "\"", 1 + colon);
+  d = out.room(d + 1, 6 * n + 2);
+  d = put_escaped_body(d, s, n);
+  d[0] = '"';
+  d[1] = ':';
+  return d + 1 + colon;
 }
 
-void emit_compact(const rapidjson::Value& v, rapidjson::StringBuffer& out);
+char* emit_compact(const rapidjson::Value& v, char* d, Sink& out);
 
 // A string value: a raw number (kRawNumberTag) bare, anything else quoted.
-DXNORM_ALWAYS_INLINE void emit_string(const rapidjson::Value& v, rapidjson::StringBuffer& out) {
+DXNORM_ALWAYS_INLINE char* emit_string(const rapidjson::Value& v, char* d, Sink& out, char prefix = 0) {
   const char* s = v.GetString();
   const std::size_t n = v.GetStringLength();
-  if (n && s[0] == kRawNumberTag) put(out, s + 1, n - 1);
-  else put_string(out, s, n);
+  if (n && s[0] == kRawNumberTag) [[unlikely]] {
+    d = out.room(d, n);
+    *d = prefix;
+    d += prefix != 0;
+    std::memcpy(d, s + 1, n - 1);
+    return d + n - 1;
+  }
+  return put_string(out, d, s, n, prefix);
 }
 
 // Values are mostly strings: those are written here rather than through a
 // recursive call.
-DXNORM_ALWAYS_INLINE void emit_value(const rapidjson::Value& v, rapidjson::StringBuffer& out) {
-  if (v.IsString()) emit_string(v, out);
-  else emit_compact(v, out);
+DXNORM_ALWAYS_INLINE char* emit_value(const rapidjson::Value& v, char* d, Sink& out) {
+  if (v.IsString()) return emit_string(v, d, out);
+  return emit_compact(v, d, out);
 }
 
-DXNORM_ALWAYS_INLINE void emit_key(const rapidjson::Value& name, bool first, rapidjson::StringBuffer& out) {
-  put_string(out, name.GetString(), name.GetStringLength(), !first, true);
-}
-
-void emit_compact(const rapidjson::Value& v, rapidjson::StringBuffer& out) {
+char* emit_compact(const rapidjson::Value& v, char* d, Sink& out) {
   switch (v.GetType()) {
-    case rapidjson::kNullType: put(out, "null", 4); break;
-    case rapidjson::kFalseType: put(out, "false", 5); break;
-    case rapidjson::kTrueType: put(out, "true", 4); break;
+    case rapidjson::kNullType: return put_lit(out, d, "null");
+    case rapidjson::kFalseType: return put_lit(out, d, "false");
+    case rapidjson::kTrueType: return put_lit(out, d, "true");
     case rapidjson::kNumberType: {
-      char buf[32];
-      std::to_chars_result r;
-      if (v.IsInt64()) r = std::to_chars(buf, buf + sizeof buf, v.GetInt64());
-      else if (v.IsUint64()) r = std::to_chars(buf, buf + sizeof buf, v.GetUint64());
-      else r = std::to_chars(buf, buf + sizeof buf, v.GetDouble());
-      put(out, buf, static_cast<std::size_t>(r.ptr - buf));
-      break;
+      constexpr std::size_t kMax = 32;  // the longest double is 24 bytes
+      d = out.room(d, kMax);
+      if (v.IsInt64()) return std::to_chars(d, d + kMax, v.GetInt64()).ptr;
+      if (v.IsUint64()) return std::to_chars(d, d + kMax, v.GetUint64()).ptr;
+      return std::to_chars(d, d + kMax, v.GetDouble()).ptr;
     }
-    case rapidjson::kStringType: emit_string(v, out); break;
+    case rapidjson::kStringType: return emit_string(v, d, out);
     case rapidjson::kArrayType: {
-      put(out, '[');
-      bool first = true;
+      if (v.Empty()) return put_lit(out, d, "[]");
+      char sep = '[';
       for (const auto& x : v.GetArray()) {
-        if (!first) put(out, ',');
-        first = false;
-        emit_value(x, out);
+        if (x.IsString()) {
+          d = emit_string(x, d, out, sep);
+        } else {
+          d = put_char(out, d, sep);
+          d = emit_compact(x, d, out);
+        }
+        sep = ',';
       }
-      put(out, ']');
-      break;
+      return put_char(out, d, ']');
     }
     case rapidjson::kObjectType: {
-      put(out, '{');
-      bool first = true;
+      if (v.ObjectEmpty()) return put_lit(out, d, "{}");
+      char sep = '{';
       for (const auto& m : v.GetObject()) {
-        emit_key(m.name, first, out);
-        first = false;
-        emit_value(m.value, out);
+        d = put_string(out, d, m.name.GetString(), m.name.GetStringLength(), sep, true);
+        sep = ',';
+        d = emit_value(m.value, d, out);
       }
-      put(out, '}');
-      break;
+      return put_char(out, d, '}');
     }
   }
+  return d;
 }
 
 inline bool name_is(const rapidjson::Value& name, std::string_view s) {
@@ -331,43 +392,59 @@ void write_fhir_json(const rapidjson::Value& v, rapidjson::StringBuffer& out, bo
     w.SetIndent(' ', 2);
     emit(v, w);
   } else {
-    emit_compact(v, out);
+    Sink sink(out);
+    sink.finish(emit_compact(v, sink.start(), sink));
   }
 }
 
-void write_fhir_bundle(const rapidjson::Value& bundle, const std::vector<std::string_view>& resources,
-                       rapidjson::StringBuffer& out) {
-  if (!bundle.IsObject()) return emit_compact(bundle, out);
-  put(out, '{');
-  bool first = true;
+namespace {
+// write_fhir_bundle's entry: {..."resource":<text>...}.
+char* emit_entry(const rapidjson::Value& entry, std::string_view resource, char* d, Sink& out) {
+  if (entry.ObjectEmpty()) return put_lit(out, d, "{}");
+  char sep = '{';
+  for (const auto& m : entry.GetObject()) {
+    d = put_string(out, d, m.name.GetString(), m.name.GetStringLength(), sep, true);
+    sep = ',';
+    if (name_is(m.name, "resource")) {
+      d = out.room(d, resource.size());
+      std::memcpy(d, resource.data(), resource.size());
+      d += resource.size();
+    } else {
+      d = emit_value(m.value, d, out);
+    }
+  }
+  return put_char(out, d, '}');
+}
+
+char* emit_bundle(const rapidjson::Value& bundle, const std::vector<std::string_view>& resources, char* d,
+                  Sink& out) {
+  if (!bundle.IsObject() || bundle.ObjectEmpty()) return emit_compact(bundle, d, out);
+  char sep = '{';
   for (const auto& m : bundle.GetObject()) {
-    emit_key(m.name, first, out);
-    first = false;
-    if (!name_is(m.name, "entry") || !m.value.IsArray()) {
-      emit_value(m.value, out);
+    d = put_string(out, d, m.name.GetString(), m.name.GetStringLength(), sep, true);
+    sep = ',';
+    if (!name_is(m.name, "entry") || !m.value.IsArray() || m.value.Empty()) {
+      d = emit_value(m.value, d, out);
       continue;
     }
-    put(out, '[');
+    char esep = '[';
     for (rapidjson::SizeType i = 0; i < m.value.Size(); ++i) {
-      if (i) put(out, ',');
+      d = put_char(out, d, esep);
+      esep = ',';
       const auto& entry = m.value[i];
-      if (!entry.IsObject() || i >= resources.size()) {
-        emit_compact(entry, out);
-        continue;
-      }
-      put(out, '{');
-      bool efirst = true;
-      for (const auto& em : entry.GetObject()) {
-        emit_key(em.name, efirst, out);
-        efirst = false;
-        if (name_is(em.name, "resource")) put(out, resources[i].data(), resources[i].size());
-        else emit_value(em.value, out);
-      }
-      put(out, '}');
+      if (entry.IsObject() && i < resources.size()) d = emit_entry(entry, resources[i], d, out);
+      else d = emit_compact(entry, d, out);
     }
-    put(out, ']');
+    d = put_char(out, d, ']');
   }
-  put(out, '}');
+  return put_char(out, d, '}');
+}
+}  // namespace
+
+void write_fhir_bundle(const rapidjson::Value& bundle, const std::vector<std::string_view>& resources,
+                       rapidjson::StringBuffer& out) {
+  Sink sink(out);
+  sink.finish(emit_bundle(bundle, resources, sink.start(), sink));
 }
 
 std::string to_fhir_json(const rapidjson::Value& v, bool pretty) {
