@@ -60,12 +60,12 @@ inline std::size_t scalar_find_escape(const char* s, std::size_t n) {
 }
 
 #if defined(__SSE2__)
-// Bit i set: byte i of x is a control character, '"' or '\\'.
+// Bit i set: byte i of x is a control character, '"' or '\\'. x ^ 0x82 maps
+// exactly the controls and '"' (0x22 -> 0xA0) below 0xA1 as signed bytes.
 DXNORM_ALWAYS_INLINE unsigned escape_mask(__m128i x) {
-  const __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')),
-                                              _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'))),
-                                 _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x1F)), x));  // x <= 0x1F, unsigned
-  return static_cast<unsigned>(_mm_movemask_epi8(m));
+  const __m128i low = _mm_cmplt_epi8(_mm_xor_si128(x, _mm_set1_epi8(static_cast<char>(0x82))),
+                                     _mm_set1_epi8(static_cast<char>(0xA1)));
+  return static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(low, _mm_cmpeq_epi8(x, _mm_set1_epi8('\\')))));
 }
 #else
 // Whether any byte of a word is a control character, '"' or '\\'. Exact as a
