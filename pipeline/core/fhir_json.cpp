@@ -267,10 +267,8 @@ DXNORM_ALWAYS_INLINE char* put_string(Sink& out, char* d, const char* s, std::si
   return d + 1 + colon;
 }
 
-char* emit_compact(const rapidjson::Value& v, char* d, Sink& out);
-
 // A string value: a raw number (kRawNumberTag) bare, anything else quoted.
-DXNORM_ALWAYS_INLINE char* emit_string(const rapidjson::Value& v, char* d, Sink& out, char prefix = 0) {
+DXNORM_ALWAYS_INLINE char* emit_string(const rapidjson::Value& v, char* d, Sink& out, char prefix) {
   const char* s = v.GetString();
   const std::size_t n = v.GetStringLength();
   if (n && s[0] == kRawNumberTag) [[unlikely]] {
@@ -283,14 +281,8 @@ DXNORM_ALWAYS_INLINE char* emit_string(const rapidjson::Value& v, char* d, Sink&
   return put_string(out, d, s, n, prefix);
 }
 
-// Values are mostly strings: those are written here rather than through a
-// recursive call.
-DXNORM_ALWAYS_INLINE char* emit_value(const rapidjson::Value& v, char* d, Sink& out) {
-  if (v.IsString()) return emit_string(v, d, out);
-  return emit_compact(v, d, out);
-}
-
-char* emit_compact(const rapidjson::Value& v, char* d, Sink& out) {
+// Null, booleans and numbers (rare in FHIR: decimals are raw-number strings).
+DXNORM_NOINLINE char* emit_scalar(const rapidjson::Value& v, char* d, Sink& out) {
   switch (v.GetType()) {
     case rapidjson::kNullType: return put_lit(out, d, "null");
     case rapidjson::kFalseType: return put_lit(out, d, "false");
@@ -302,34 +294,44 @@ char* emit_compact(const rapidjson::Value& v, char* d, Sink& out) {
       if (v.IsUint64()) return std::to_chars(d, d + kMax, v.GetUint64()).ptr;
       return std::to_chars(d, d + kMax, v.GetDouble()).ptr;
     }
-    case rapidjson::kStringType: return emit_string(v, d, out);
-    case rapidjson::kArrayType: {
-      if (v.Empty()) return put_lit(out, d, "[]");
-      char sep = '[';
-      for (const auto& x : v.GetArray()) {
-        if (x.IsString()) {
-          d = emit_string(x, d, out, sep);
-        } else {
-          d = put_char(out, d, sep);
-          d = emit_compact(x, d, out);
-        }
-        sep = ',';
-      }
-      return put_char(out, d, ']');
-    }
-    case rapidjson::kObjectType: {
-      if (v.ObjectEmpty()) return put_lit(out, d, "{}");
-      char sep = '{';
-      for (const auto& m : v.GetObject()) {
-        d = put_string(out, d, m.name.GetString(), m.name.GetStringLength(), sep, true);
-        sep = ',';
-        d = emit_value(m.value, d, out);
-      }
-      return put_char(out, d, '}');
-    }
+    default: return d;  // strings and containers: emit_value
   }
-  return d;
 }
+
+char* emit_object(const rapidjson::Value& v, char* d, Sink& out);
+char* emit_array(const rapidjson::Value& v, char* d, Sink& out);
+
+// [prefix]v. Strings, most values, are written here rather than through a call.
+DXNORM_ALWAYS_INLINE char* emit_value(const rapidjson::Value& v, char* d, Sink& out, char prefix = 0) {
+  if (v.IsString()) return emit_string(v, d, out, prefix);
+  if (prefix) d = put_char(out, d, prefix);
+  if (v.IsObject()) return emit_object(v, d, out);
+  if (v.IsArray()) return emit_array(v, d, out);
+  return emit_scalar(v, d, out);
+}
+
+char* emit_array(const rapidjson::Value& v, char* d, Sink& out) {
+  if (v.Empty()) return put_lit(out, d, "[]");
+  char sep = '[';
+  for (const auto& x : v.GetArray()) {
+    d = emit_value(x, d, out, sep);
+    sep = ',';
+  }
+  return put_char(out, d, ']');
+}
+
+char* emit_object(const rapidjson::Value& v, char* d, Sink& out) {
+  if (v.ObjectEmpty()) return put_lit(out, d, "{}");
+  char sep = '{';
+  for (const auto& m : v.GetObject()) {
+    d = put_string(out, d, m.name.GetString(), m.name.GetStringLength(), sep, true);
+    sep = ',';
+    d = emit_value(m.value, d, out);
+  }
+  return put_char(out, d, '}');
+}
+
+char* emit_compact(const rapidjson::Value& v, char* d, Sink& out) { return emit_value(v, d, out); }
 
 inline bool name_is(const rapidjson::Value& name, std::string_view s) {
   return name.GetStringLength() == s.size() && std::memcmp(name.GetString(), s.data(), s.size()) == 0;
