@@ -60,12 +60,16 @@ inline std::size_t scalar_find_escape(const char* s, std::size_t n) {
 }
 
 #if defined(__SSE2__)
-// Bit i set: byte i of x is a control character, '"' or '\\'. x ^ 0x82 maps
-// exactly the controls and '"' (0x22 -> 0xA0) below 0xA1 as signed bytes.
-DXNORM_ALWAYS_INLINE unsigned escape_mask(__m128i x) {
+// 0xFF in the bytes of x that are a control character, '"' or '\\'. x ^ 0x82
+// maps exactly the controls and '"' (0x22 -> 0xA0) below 0xA1 as signed bytes.
+DXNORM_ALWAYS_INLINE __m128i escape_bytes(__m128i x) {
   const __m128i low = _mm_cmplt_epi8(_mm_xor_si128(x, _mm_set1_epi8(static_cast<char>(0x82))),
                                      _mm_set1_epi8(static_cast<char>(0xA1)));
-  return static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(low, _mm_cmpeq_epi8(x, _mm_set1_epi8('\\')))));
+  return _mm_or_si128(low, _mm_cmpeq_epi8(x, _mm_set1_epi8('\\')));
+}
+// Bit i set: byte i of x needs escaping.
+DXNORM_ALWAYS_INLINE unsigned escape_mask(__m128i x) {
+  return static_cast<unsigned>(_mm_movemask_epi8(escape_bytes(x)));
 }
 #else
 // Whether any byte of a word is a control character, '"' or '\\'. Exact as a
@@ -91,37 +95,37 @@ std::size_t find_escape(const char* s, std::size_t n) {
 #endif
 }
 
-// Copies s[0, n) to d[0, n) and tells whether none of it needs escaping (if
-// it does, d holds garbage). Reads only inside s: short strings and tails use
+// Copies s[0, n) to d[0, n); nonzero when some byte of it needs escaping (d
+// then holds garbage). Reads only inside s: short strings and tails use
 // overlapping loads, never over-reads, as a string may end at the end of
 // rapidjson's pool chunk.
-DXNORM_ALWAYS_INLINE bool copy_clean(char* d, const char* s, std::size_t n) {
+DXNORM_ALWAYS_INLINE unsigned copy_dirty(char* d, const char* s, std::size_t n) {
 #if defined(__SSE2__)
   if (n >= 16) {
-    std::size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
+    __m128i dirty = _mm_setzero_si128();
+    for (std::size_t i = 0; i + 16 < n; i += 16) {
       const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i));
       _mm_storeu_si128(reinterpret_cast<__m128i*>(d + i), x);
-      if (escape_mask(x)) return false;
+      dirty = _mm_or_si128(dirty, escape_bytes(x));
     }
-    if (i == n) return true;
-    // The last 16 bytes, overlapping bytes already checked and copied.
+    // The last 16 bytes, overlapping bytes already copied.
     const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + n - 16));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(d + n - 16), x);
-    return escape_mask(x) == 0;
+    return static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(dirty, escape_bytes(x))));
   }
   if (n >= 8) {
     const auto a = load<std::uint64_t>(s), b = load<std::uint64_t>(s + n - 8);
     store(d, a);
     store(d + n - 8, b);
-    return escape_mask(_mm_set_epi64x(static_cast<long long>(b), static_cast<long long>(a))) == 0;
+    return escape_mask(_mm_set_epi64x(static_cast<long long>(b), static_cast<long long>(a)));
   }
   if (n >= 4) {
     const auto a = load<std::uint32_t>(s), b = load<std::uint32_t>(s + n - 4);
     store(d, a);
     store(d + n - 4, b);
     // Only lanes 0-7 hold bytes of s (the zeroed rest would match as controls).
-    return (escape_mask(_mm_set_epi32(0, 0, static_cast<int>(b), static_cast<int>(a))) & 0xFF) == 0;
+    const __m128i x = _mm_unpacklo_epi32(_mm_cvtsi32_si128(static_cast<int>(a)), _mm_cvtsi32_si128(static_cast<int>(b)));
+    return escape_mask(x) & 0xFF;
   }
 #else
   if (n >= 8) {
@@ -137,23 +141,23 @@ DXNORM_ALWAYS_INLINE bool copy_clean(char* d, const char* s, std::size_t n) {
       store(d + n - 8, w);
       dirty |= word_needs_escape(w);
     }
-    return !dirty;
+    return dirty;
   }
   if (n >= 4) {
     const auto a = load<std::uint32_t>(s), b = load<std::uint32_t>(s + n - 4);
     store(d, a);
     store(d + n - 4, b);
-    return !word_needs_escape(a) && !word_needs_escape(b);
+    return word_needs_escape(a) || word_needs_escape(b);
   }
 #endif
-  if (n == 0) return true;
+  if (n == 0) return 0;
   // 1 to 3 bytes: the first, middle and last cover them all.
   const char a = s[0], b = s[n / 2], c = s[n - 1];
   d[0] = a;
   d[n / 2] = b;
   d[n - 1] = c;
-  return !(kEscape.needs[static_cast<unsigned char>(a)] | kEscape.needs[static_cast<unsigned char>(b)] |
-           kEscape.needs[static_cast<unsigned char>(c)]);
+  return kEscape.needs[static_cast<unsigned char>(a)] | kEscape.needs[static_cast<unsigned char>(b)] |
+         kEscape.needs[static_cast<unsigned char>(c)];
 }
 
 // The output: bytes pushed onto the StringBuffer ahead of need (a window) and
@@ -255,7 +259,7 @@ DXNORM_ALWAYS_INLINE char* put_string(Sink& out, char* d, const char* s, std::si
   *d = prefix;
   d += prefix != 0;
   *d = '"';
-  if (copy_clean(d + 1, s, n)) [[likely]] {
+  if (!copy_dirty(d + 1, s, n)) [[likely]] {
     d[n + 1] = '"';
     d[n + 2] = ':';
     return d + n + 2 + colon;
