@@ -314,7 +314,7 @@ DXNORM_ALWAYS_INLINE char* emit_value(const rapidjson::Value& v, char* d, Sink& 
   return emit_scalar(v, d, out);
 }
 
-char* emit_array(const rapidjson::Value& v, char* d, Sink& out) {
+DXNORM_ALWAYS_INLINE char* emit_elements(const rapidjson::Value& v, char* d, Sink& out) {
   if (v.Empty()) return put_lit(out, d, "[]");
   char sep = '[';
   for (const auto& x : v.GetArray()) {
@@ -324,13 +324,18 @@ char* emit_array(const rapidjson::Value& v, char* d, Sink& out) {
   return put_char(out, d, ']');
 }
 
+char* emit_array(const rapidjson::Value& v, char* d, Sink& out) { return emit_elements(v, d, out); }
+
 char* emit_object(const rapidjson::Value& v, char* d, Sink& out) {
   if (v.ObjectEmpty()) return put_lit(out, d, "{}");
   char sep = '{';
   for (const auto& m : v.GetObject()) {
     d = put_string(out, d, m.name.GetString(), m.name.GetStringLength(), sep, true);
     sep = ',';
-    d = emit_value(m.value, d, out);
+    // A member's array (coding, identifier: mostly one object) is written
+    // here rather than through a call of its own.
+    if (m.value.IsArray()) d = emit_elements(m.value, d, out);
+    else d = emit_value(m.value, d, out);
   }
   return put_char(out, d, '}');
 }
