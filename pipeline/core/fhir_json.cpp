@@ -187,10 +187,11 @@ class Sink {
  private:
   DXNORM_NOINLINE char* grow(char* d, std::size_t n) {
     finish(d);
-    // The whole free capacity when that is enough, else at least 4 KB more
+    // The whole spare capacity when that is enough, else at least 4 KB more
     // (the stack then grows by half, so a document reallocates O(log n) times).
-    const std::size_t free = sb_.stack_.GetCapacity() - sb_.stack_.GetSize();
-    const std::size_t k = free >= n ? free : std::max<std::size_t>(n, 4096);
+    // stack_ is public in rapidjson 1.1's GenericStringBuffer, if not documented.
+    const std::size_t spare = sb_.stack_.GetCapacity() - sb_.stack_.GetSize();
+    const std::size_t k = spare >= n ? spare : std::max<std::size_t>(n, 4096);
     d = sb_.Push(k);
     end_ = d + k;
     return d;
@@ -253,7 +254,9 @@ DXNORM_NOINLINE char* put_escaped_body(char* d, const char* s, std::size_t n) {
 
 // Writes [prefix]"s"[:] (prefix: a separator or opening bracket, 0 for none;
 // colon: s is a key). Copies optimistically, as nearly every FHIR string has
-// nothing to escape; otherwise writes the body again, escaped.
+// nothing to escape; otherwise writes the body again, escaped. The ':' is
+// stored even after a value (room was made for it; the next write overwrites
+// it or finish() gives it back).
 DXNORM_ALWAYS_INLINE char* put_string(Sink& out, char* d, const char* s, std::size_t n, char prefix = 0,
                                       bool colon = false) {
   d = out.room(d, n + 4);
