@@ -178,6 +178,8 @@ class Sink {
     return end_;
   }
   void finish(char* d) { sb_.Pop(static_cast<std::size_t>(end_ - d)); }
+  // Where d is in the StringBuffer's bytes (d moves with the window; this does not).
+  std::size_t offset(const char* d) const { return sb_.GetSize() - static_cast<std::size_t>(end_ - d); }
 
   // d, or the same position in a new window: at least n bytes writable.
   DXNORM_ALWAYS_INLINE char* room(char* d, std::size_t n) {
@@ -413,26 +415,29 @@ void write_fhir_json(const rapidjson::Value& v, rapidjson::StringBuffer& out, bo
 }
 
 namespace {
-// write_fhir_bundle's entry: {..."resource":<text>...}.
-char* emit_entry(const rapidjson::Value& entry, std::string_view resource, char* d, Sink& out) {
+// Where write_fhir_bundle's output takes a resource text: before byte `at` of
+// the rest of the Bundle.
+struct Splice {
+  std::size_t at;
+  std::string_view text;
+};
+
+// write_fhir_bundle's entry: {..."resource":<text>...}, the text left out.
+char* emit_entry(const rapidjson::Value& entry, std::string_view resource, char* d, Sink& out,
+                 std::vector<Splice>& splices) {
   if (entry.ObjectEmpty()) return put_lit(out, d, "{}");
   char sep = '{';
   for (const auto& m : entry.GetObject()) {
     d = put_string(out, d, m.name.GetString(), m.name.GetStringLength(), sep, true);
     sep = ',';
-    if (name_is(m.name, "resource")) {
-      d = out.room(d, resource.size());
-      std::memcpy(d, resource.data(), resource.size());
-      d += resource.size();
-    } else {
-      d = emit_value(m.value, d, out);
-    }
+    if (name_is(m.name, "resource")) splices.push_back({out.offset(d), resource});
+    else d = emit_value(m.value, d, out);
   }
   return put_char(out, d, '}');
 }
 
 char* emit_bundle(const rapidjson::Value& bundle, const std::vector<std::string_view>& resources, char* d,
-                  Sink& out) {
+                  Sink& out, std::vector<Splice>& splices) {
   if (!bundle.IsObject() || bundle.ObjectEmpty()) return emit_compact(bundle, d, out);
   char sep = '{';
   for (const auto& m : bundle.GetObject()) {
@@ -447,7 +452,7 @@ char* emit_bundle(const rapidjson::Value& bundle, const std::vector<std::string_
       d = put_char(out, d, esep);
       esep = ',';
       const auto& entry = m.value[i];
-      if (entry.IsObject() && i < resources.size()) d = emit_entry(entry, resources[i], d, out);
+      if (entry.IsObject() && i < resources.size()) d = emit_entry(entry, resources[i], d, out, splices);
       else d = emit_compact(entry, d, out);
     }
     d = put_char(out, d, ']');
@@ -457,9 +462,24 @@ char* emit_bundle(const rapidjson::Value& bundle, const std::vector<std::string_
 }  // namespace
 
 void write_fhir_bundle(const rapidjson::Value& bundle, const std::vector<std::string_view>& resources,
-                       rapidjson::StringBuffer& out) {
-  Sink sink(out);
-  sink.finish(emit_bundle(bundle, resources, sink.start(), sink));
+                       rapidjson::StringBuffer& scratch, std::string& out) {
+  scratch.Clear();
+  std::vector<Splice> splices;
+  splices.reserve(resources.size());
+  Sink sink(scratch);
+  sink.finish(emit_bundle(bundle, resources, sink.start(), sink, splices));
+
+  const char* rest = scratch.GetString();
+  std::size_t size = scratch.GetSize();
+  for (const auto& s : splices) size += s.text.size();
+  out.clear();
+  out.reserve(size);
+  std::size_t from = 0;
+  for (const auto& s : splices) {
+    out.append(rest + from, s.at - from).append(s.text);
+    from = s.at;
+  }
+  out.append(rest + from, scratch.GetSize() - from);
 }
 
 std::string to_fhir_json(const rapidjson::Value& v, bool pretty) {

@@ -30,9 +30,10 @@ void write_fhir_json(const rapidjson::Value& v, rapidjson::StringBuffer& out, bo
 std::string to_fhir_json(const rapidjson::Value& v, bool pretty = false);
 
 // A Bundle whose entry[i].resource is already serialised in resources[i]
-// (the per-resource records): the same bytes as write_fhir_json(bundle),
-// without writing every resource twice.
+// (the per-resource records): the same bytes as write_fhir_json(bundle), in
+// `out` (replaced), copying each resource text once. `scratch` (cleared)
+// holds the rest of the Bundle meanwhile.
 void write_fhir_bundle(const rapidjson::Value& bundle, const std::vector<std::string_view>& resources,
-                       rapidjson::StringBuffer& out);
+                       rapidjson::StringBuffer& scratch, std::string& out);
 
 }  // namespace dxnorm::fhir

@@ -52,13 +52,11 @@ void build_fhir_records(const RunConfig& cfg, const SourcePosition& from, const 
   std::vector<std::string_view> texts;
   texts.reserve(count);
   for (std::size_t i = first; i < records.size(); ++i) texts.emplace_back(records[i].value);
-  sb.Clear();
-  fhir::write_fhir_bundle(out.bundle, texts, sb);
   OutputRecord& bundle = records[first - 1];
+  fhir::write_fhir_bundle(out.bundle, texts, sb, bundle.value);
   bundle.topic = cfg.bundle_topic;
   bundle.key = "Bundle/";
   if (out.bundle.HasMember("id")) bundle.key += out.bundle["id"].GetString();
-  bundle.value.assign(sb.GetString(), sb.GetSize());
   bundle.headers = headers;
   if (!cfg.per_resource_topics) records.resize(first);
 }

@@ -33,8 +33,9 @@ TEST_CASE("decimals are written as written, strings escaped, Bundles assembled f
   std::string r0 = to_fhir_json(d["entry"][0]["resource"]);
   std::string r1 = to_fhir_json(d["entry"][1]["resource"]);
   rapidjson::StringBuffer sb;
-  write_fhir_bundle(d, {r0, r1}, sb);
-  CHECK(std::string(sb.GetString(), sb.GetSize()) == whole);
+  std::string bundle = "old bytes";
+  write_fhir_bundle(d, {r0, r1}, sb, bundle);
+  CHECK(bundle == whole);
 }
 
 // The compact writer's bytes are a contract (redeliveries are compared byte
