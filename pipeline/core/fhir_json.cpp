@@ -340,7 +340,8 @@ char* emit_object(const rapidjson::Value& v, char* d, Sink& out) {
     sep = ',';
     // A member's array (coding, identifier: mostly one object) is written
     // here rather than through a call of its own.
-    if (m.value.IsArray()) d = emit_elements(m.value, d, out);
+    if (m.value.IsString()) d = emit_string(m.value, d, out, 0);
+    else if (m.value.IsArray()) d = emit_elements(m.value, d, out);
     else d = emit_value(m.value, d, out);
   }
   return put_char(out, d, '}');
