@@ -338,8 +338,8 @@ char* emit_object(const rapidjson::Value& v, char* d, Sink& out) {
   for (const auto& m : v.GetObject()) {
     d = put_string(out, d, m.name.GetString(), m.name.GetStringLength(), sep, true);
     sep = ',';
-    // A member's array (coding, identifier: mostly one object) is written
-    // here rather than through a call of its own.
+    // Strings first, the commonest values; an array (coding, identifier:
+    // mostly one object) is written here rather than through a call.
     if (m.value.IsString()) d = emit_string(m.value, d, out, 0);
     else if (m.value.IsArray()) d = emit_elements(m.value, d, out);
     else d = emit_value(m.value, d, out);

@@ -32,7 +32,7 @@ std::string to_fhir_json(const rapidjson::Value& v, bool pretty = false);
 // A Bundle whose entry[i].resource is already serialised in resources[i]
 // (the per-resource records): the same bytes as write_fhir_json(bundle), in
 // `out` (replaced), copying each resource text once. `scratch` (cleared)
-// holds the rest of the Bundle meanwhile.
+// holds the rest of the Bundle meanwhile; neither may hold the texts.
 void write_fhir_bundle(const rapidjson::Value& bundle, const std::vector<std::string_view>& resources,
                        rapidjson::StringBuffer& scratch, std::string& out);
 

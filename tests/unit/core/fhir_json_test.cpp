@@ -178,6 +178,23 @@ TEST_CASE("compact writer: every length and escape position") {
   }
 }
 
+TEST_CASE("compact writer: every byte value in every length class") {
+  // The vector scan tests x ^ 0x82 < 0xA1 (signed) for controls and '"': the
+  // bytes around the edges (0x1f-0x23, 0x5b-0x5d, 0x7f-0x82, 0xa0-0xa2) matter.
+  rapidjson::Document d;
+  auto& a = d.GetAllocator();
+  for (int c = 0; c < 256; ++c) {
+    for (std::size_t n : {3u, 5u, 12u, 16u, 33u}) {
+      std::string s(n, 'm');
+      s[n / 2 + 1 < n ? n / 2 + 1 : n - 1] = static_cast<char>(c);  // never first: \x01 there is kRawNumberTag
+      rapidjson::Value o(rapidjson::kObjectType);
+      o.AddMember(str(s, a), str(s, a), a);
+      INFO("byte=" << c << " n=" << n);
+      REQUIRE(compact(o) == reference_json(o));
+    }
+  }
+}
+
 TEST_CASE("pretty output escapes every control character, also in long strings") {
   // rapidjson 1.1.0's SSE2 scan for Writer<StringBuffer> leaves 0x1A-0x1F raw
   // in strings of 16+ bytes; the pretty path must not go through it.
