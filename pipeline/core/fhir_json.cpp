@@ -189,11 +189,10 @@ class Sink {
  private:
   DXNORM_NOINLINE char* grow(char* d, std::size_t n) {
     finish(d);
-    // The whole spare capacity when that is enough, else at least 4 KB more
-    // (the stack then grows by half, so a document reallocates O(log n) times).
-    // stack_ is public in rapidjson 1.1's GenericStringBuffer, if not documented.
-    const std::size_t spare = sb_.stack_.GetCapacity() - sb_.stack_.GetSize();
-    const std::size_t k = spare >= n ? spare : std::max<std::size_t>(n, 4096);
+    // At least 4 KB (the StringBuffer grows by half when that is more than
+    // it holds, so a document reallocates O(log n) times; a reused buffer
+    // soon stops growing).
+    const std::size_t k = std::max<std::size_t>(n, 4096);
     d = sb_.Push(k);
     end_ = d + k;
     return d;
