@@ -8,9 +8,11 @@
 #include <cmath>
 #include <cstring>
 #include <deque>
+#include <memory>
 #include <regex>
 #include <stdexcept>
 #include <tuple>
+#include <unordered_set>
 #include <utility>
 
 #include "primitive_format.h"
@@ -162,75 +164,143 @@ std::uint64_t name_hash(std::string_view s) noexcept {
   return h ^ (h >> 32);
 }
 
-// Open-addressing table from a name (JSON property or resource type) to a
-// T stored in the slot itself, so that a hit costs one dependent load. A
-// name is keyed by its length and three words that between them hold every
-// byte of names up to 24 bytes (overlapping loads; all R4 element names
-// fit); longer names compare their tail too. Names are borrowed and must
-// outlive the table.
+// Open-addressing table from a name (JSON property, resource type, code)
+// to a T. A name is keyed by its length and up to three words that between
+// them hold every byte of names up to 24 bytes (overlapping loads; all R4
+// element names fit); longer names compare their tail too. The multiplier
+// of the slot hash is chosen at build time so that, whenever it can be, no
+// two names share a slot: a hit is then one slot compare, and the probe loop
+// runs only for misses (or for names whose keys cannot be told apart by any
+// multiplier). Names are borrowed and must outlive the table.
 template <class T>
 class NameTable {
  public:
-  struct Slot {
-    std::uint64_t a = 0, b = 0, c = 0;
-    std::uint32_t len = 0;  // 0: empty slot (no name is empty)
-    const char* name = nullptr;
-    T value{};
-  };
+  NameTable() = default;
+  NameTable(NameTable&&) noexcept = default;  // slots keep pointing into the moved values_
+  NameTable& operator=(NameTable&&) noexcept = default;
+  NameTable(const NameTable&) = delete;
+  NameTable& operator=(const NameTable&) = delete;
 
   // First entry wins when a name repeats (as a linear scan would).
   void build(const std::vector<std::pair<std::string_view, T>>& entries) {
-    std::size_t size = 8;
-    while (size < entries.size() * 2) size *= 2;
-    shift_ = 64 - static_cast<unsigned>(std::countr_zero(size));
-    mask_ = size - 1;
-    slots_.assign(size, Slot{});
-    for (const auto& [name, value] : entries) {
+    std::vector<std::pair<std::string_view, std::size_t>> unique;  // name, index into entries
+    std::unordered_set<std::string_view> seen;
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+      const std::string_view name = entries[i].first;
       if (name.empty() || name.size() > 0xffffffffu) throw std::runtime_error("FhirValidator: bad name in schema");
-      if (find(name.data(), name.size())) continue;
+      if (seen.insert(name).second) unique.emplace_back(name, i);
+    }
+    values_ = std::make_unique<T[]>(unique.size());
+    for (std::size_t v = 0; v < unique.size(); ++v) values_[v] = entries[unique[v].second].second;
+    choose_hash(unique);
+    slots_.assign(mask_ + 1, Slot{});
+    for (std::size_t v = 0; v < unique.size(); ++v) {
+      const std::string_view name = unique[v].first;
       const Key k = key(name.data(), name.size());
-      std::size_t i = slot_of(k);
+      std::size_t i = home(k);
       while (slots_[i].len) i = (i + 1) & mask_;
-      slots_[i] = {k.a, k.b, k.c, static_cast<std::uint32_t>(name.size()), name.data(), value};
+      slots_[i] = {k.a, k.b, k.c, static_cast<std::uint32_t>(name.size()), name.data(), &values_[v]};
     }
   }
 
   [[gnu::always_inline]] const T* find(const char* p, std::size_t n) const noexcept {
     if (n == 0) return nullptr;
     const Key k = key(p, n);
-    const Slot* slots = slots_.data();
-    for (std::size_t i = slot_of(k);; i = (i + 1) & mask_) {
-      const Slot& s = slots[i];
-      if (s.a == k.a && s.b == k.b && s.len == n &&
-          (n <= 16 || (s.c == k.c && (n <= 24 || std::memcmp(s.name + 16, p + 16, n - 24) == 0)))) {
-        return &s.value;
-      }
-      if (!s.len) return nullptr;
-    }
+    const std::size_t i = home(k);
+    const Slot& s = slots_[i];
+    if (same_key(s, k, p, n)) [[likely]] return s.value;
+    return probe(p, n, i);
   }
   const T* find(std::string_view name) const noexcept { return find(name.data(), name.size()); }
 
  private:
+  struct Slot {
+    std::uint64_t a = 0, b = 0, c = 0;
+    std::uint32_t len = 0;  // 0: empty slot (no name is empty)
+    const char* name = nullptr;
+    const T* value = nullptr;  // into values_
+  };
   struct Key {
     std::uint64_t a, b, c;
   };
 
-  // Reads only p[0, n). For n <= 16, (n, a, b) is the whole name; c holds
-  // bytes 8-15 when n > 16.
+  // Reads only p[0, n). For n <= 16, (n, a, b) is the whole name (b = 0
+  // below 8 bytes); c holds bytes 8-15 when n > 16.
   [[gnu::always_inline]] static Key key(const char* p, std::size_t n) noexcept {
     if (n >= 8) return {load8(p), load8(p + n - 8), n > 16 ? load8(p + 8) : 0};
     if (n >= 4) return {load4(p) | (load4(p + n - 4) << 32), 0, 0};
     const auto byte = [p](std::size_t k) { return std::uint64_t{static_cast<unsigned char>(p[k])}; };
     return {byte(0) | (byte(n / 2) << 8) | (byte(n - 1) << 16), 0, 0};
   }
-  [[gnu::always_inline]] std::size_t slot_of(const Key& k) const noexcept {
+  [[gnu::always_inline]] static bool same_key(const Slot& s, const Key& k, const char* p, std::size_t n) noexcept {
+    return s.a == k.a && s.len == n &&
+           (n < 8 || (s.b == k.b && (n <= 16 || (s.c == k.c && (n <= 24 || std::memcmp(s.name + 16, p + 16, n - 24) == 0)))));
+  }
+  [[gnu::always_inline]] static std::uint64_t mix(const Key& k) noexcept {
     // Property names share prefixes ("value", "effective"), so the last
-    // word counts too; the multiply's high bits pick the slot.
-    return static_cast<std::size_t>(((k.a ^ std::rotl(k.b, 29)) * 0x9E3779B97F4A7C15ull) >> shift_);
+    // word counts too.
+    return k.a ^ std::rotl(k.b, 29);
+  }
+  [[gnu::always_inline]] std::size_t home(const Key& k) const noexcept {
+    return static_cast<std::size_t>((mix(k) * multiplier_) >> shift_);  // the product's high bits
+  }
+
+  // The rest of find() after a miss at slot i, the name's home.
+  [[gnu::noinline]] const T* probe(const char* p, std::size_t n, std::size_t i) const noexcept {
+    const Key k = key(p, n);
+    for (;;) {
+      if (!slots_[i].len) return nullptr;
+      i = (i + 1) & mask_;
+      if (same_key(slots_[i], k, p, n)) return slots_[i].value;
+    }
+  }
+
+  // Sets shift_, mask_ and multiplier_: the first (size, multiplier) that
+  // gives every name a slot of its own, trying a fixed sequence of odd
+  // multipliers for tables of two to sixteen slots per name;
+  // else the smallest table with the first multiplier (linear probing).
+  void choose_hash(const std::vector<std::pair<std::string_view, std::size_t>>& names) {
+    std::size_t min_size = 8;
+    while (min_size < names.size() * 2) min_size *= 2;
+    std::vector<std::uint64_t> mixes;
+    for (const auto& [name, v] : names) mixes.push_back(mix(key(name.data(), name.size())));
+    std::vector<bool> used;
+    for (std::size_t size = min_size; size <= min_size * 8; size *= 2) {
+      std::uint64_t state = 0x9E3779B97F4A7C15ull;
+      for (int attempt = 0; attempt < 64; ++attempt) {
+        const std::uint64_t multiplier = attempt == 0 ? 0x9E3779B97F4A7C15ull : (splitmix(state) | 1);
+        const unsigned shift = 64 - static_cast<unsigned>(std::countr_zero(size));
+        used.assign(size, false);
+        bool perfect = true;
+        for (const std::uint64_t m : mixes) {
+          const auto i = static_cast<std::size_t>((m * multiplier) >> shift);
+          if (used[i]) {
+            perfect = false;
+            break;
+          }
+          used[i] = true;
+        }
+        if (perfect) return set_hash(size, multiplier);
+      }
+    }
+    set_hash(min_size, 0x9E3779B97F4A7C15ull);
+  }
+  void set_hash(std::size_t size, std::uint64_t multiplier) {
+    shift_ = 64 - static_cast<unsigned>(std::countr_zero(size));
+    mask_ = size - 1;
+    multiplier_ = multiplier;
+  }
+  static std::uint64_t splitmix(std::uint64_t& state) noexcept {
+    std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
   }
 
   std::vector<Slot> slots_;
+  std::unique_ptr<T[]> values_;  // by first occurrence of each name; slots point here
   std::size_t mask_ = 0;
+  std::uint64_t multiplier_ = 0x9E3779B97F4A7C15ull;
   unsigned shift_ = 61;
 };
 
