@@ -775,9 +775,13 @@ class FhirValidator::Walk {
     issues_.push_back(Issue{Severity::kError, std::string(code), std::move(location), std::move(message)});
   }
 
+  // kResource: v is a resource (its "resourceType" member is skipped).
   // `frame`: the resource's own frame when v is a resource outside
-  // contained[] (object() notes its "contained" member), else nullptr.
-  void object(const Value& v, const Type& type, bool is_resource, Frame* frame);
+  // contained[] (object() notes its "contained" member), else nullptr
+  // (always when !kResource). Two instances, so that the walk of the many
+  // plain objects carries no resource bookkeeping.
+  template <bool kResource>
+  void object(const Value& v, const Type& type, Frame* frame);
   // Required elements and the type's invariants, once its members are known.
   [[gnu::noinline]] void object_rules(const Type& type, std::uint64_t seen, std::uint64_t present);
   void primitive_extension(const Value& v, const Prop& p);
@@ -891,7 +895,7 @@ void FhirValidator::Walk::resource(const Value& v, bool contained) {
         fail("FHIR_INVARIANT", "dom-5: a contained resource SHALL NOT have a security label");
       }
     }
-    object(v, *td, true, nullptr);
+    object<true>(v, *td, nullptr);
     return;
   }
   // The frame lives here; frame_ points at the innermost one (references
@@ -899,7 +903,7 @@ void FhirValidator::Walk::resource(const Value& v, bool contained) {
   Frame f{&v, nullptr, 0, false};
   Frame* const outer = frame_;
   frame_ = &f;
-  object(v, *td, true, &f);
+  object<true>(v, *td, &f);
   frame_ = outer;
   if (!f.looked) [[unlikely]] find_contained(f);  // object() stopped early (too deep)
   if (f.contained) {
@@ -918,7 +922,9 @@ void FhirValidator::Walk::find_contained(Frame& f) {
   f.looked = true;
 }
 
-void FhirValidator::Walk::object(const Value& v, const Type& type, bool is_resource, Frame* frame) {
+template <bool kResource>
+void FhirValidator::Walk::object(const Value& v, const Type& type, Frame* frame) {
+  if (!kResource) frame = nullptr;  // lets the compiler drop the frame's checks
   if (too_deep()) return;
   if (v.ObjectEmpty()) {
     fail("FHIR_EMPTY", "empty object");
@@ -932,7 +938,7 @@ void FhirValidator::Walk::object(const Value& v, const Type& type, bool is_resou
   path_.depth = d + 1;
   for (const auto& m : v.GetObject()) {
     const std::string_view name = sv(m.name);
-    if (is_resource && eq(name, "resourceType")) continue;
+    if (kResource && eq(name, "resourceType")) continue;
     // index 0: an empty name renders as [0] (see Path::str()).
     path_.segments[d] = {name.data(), static_cast<std::uint32_t>(name.size()), 0};
     // No element name starts with '_' (checked at construction), so "_name"
@@ -966,7 +972,7 @@ void FhirValidator::Walk::object(const Value& v, const Type& type, bool is_resou
   // at the id element's bit (repeats are not counted) and no "_name", or at
   // 0 if the type has no "id" (they are then unknown); anything else sets
   // some other bit, so most objects are settled without reading a name.
-  if (!is_resource && seen == type.id_bit && !seen_ext && eq(sv(v.MemberBegin()->name), "id")) [[unlikely]] {
+  if (!kResource && seen == type.id_bit && !seen_ext && eq(sv(v.MemberBegin()->name), "id")) [[unlikely]] {
     bool only_id = true;
     for (const auto& m : v.GetObject()) {
       if (!eq(sv(m.name), "id")) {
@@ -1018,7 +1024,7 @@ void FhirValidator::Walk::primitive_extension(const Value& v, const Prop& e) {
         fail("FHIR_TYPE", "expected a JSON object (Element)");
         continue;
       }
-      object(v[i], *rules_.element, false, nullptr);
+      object<false>(v[i], *rules_.element, nullptr);
     }
     return;
   }
@@ -1030,7 +1036,7 @@ void FhirValidator::Walk::primitive_extension(const Value& v, const Prop& e) {
     }
     return;
   }
-  object(v, *rules_.element, false, nullptr);
+  object<false>(v, *rules_.element, nullptr);
 }
 
 inline void FhirValidator::Walk::element(const Value& v, const Prop& e, const Value& parent, std::string_view name,
@@ -1097,7 +1103,7 @@ inline void FhirValidator::Walk::item(const Value& v, const Prop& e) {
         fail_typed("FHIR_TYPE", "expected a JSON object (", *e.object->def, ")");
         return;
       }
-      object(v, *e.object, false, nullptr);
+      object<false>(v, *e.object, nullptr);
       if (e.kind == K::kReference) reference(v, e);
       return;
     case K::kResource:  // the abstract Resource: contained[] and Bundle.entry.resource
