@@ -194,64 +194,80 @@ class NameTable {
     for (std::size_t v = 0; v < unique.size(); ++v) values_[v] = entries[unique[v].second].second;
     choose_hash(unique);
     slots_.assign(mask_ + 1, Slot{});
+    long_keys_.assign(mask_ + 1, LongKey{});
     for (std::size_t v = 0; v < unique.size(); ++v) {
       const std::string_view name = unique[v].first;
       const Key k = key(name.data(), name.size());
-      std::size_t i = home(k);
+      std::size_t i = home(mix(k));
       while (slots_[i].len) i = (i + 1) & mask_;
-      slots_[i] = {k.a, k.b, k.c, static_cast<std::uint32_t>(name.size()), name.data(), &values_[v]};
+      slots_[i] = {k.a, k.b, &values_[v], static_cast<std::uint32_t>(name.size())};
+      long_keys_[i] = {k.c, name.data()};
     }
   }
 
   [[gnu::always_inline]] const T* find(const char* p, std::size_t n) const noexcept {
+    if (n - 1 < 7) [[likely]] {  // 1 to 7 bytes (n = 0 wraps around): (n, a) is the whole name
+      const std::uint64_t a = short_word(p, n);
+      const Slot& s = slots_[home(a)];
+      if (s.a == a && s.len == n) [[likely]] return s.value;
+      return probe(p, n);
+    }
     if (n == 0) return nullptr;
-    const Key k = key(p, n);
-    const std::size_t i = home(k);
+    const std::uint64_t a = load8(p), b = load8(p + n - 8);
+    const std::size_t i = home(a ^ std::rotl(b, 29));
     const Slot& s = slots_[i];
-    if (same_key(s, k, p, n)) [[likely]] return s.value;
-    return probe(p, n, i);
+    if (s.a == a && s.b == b && s.len == n && (n <= 16 || same_middle(long_keys_[i], p, n))) [[likely]] return s.value;
+    return probe(p, n);
   }
   const T* find(std::string_view name) const noexcept { return find(name.data(), name.size()); }
 
  private:
-  struct Slot {
-    std::uint64_t a = 0, b = 0, c = 0;
-    std::uint32_t len = 0;  // 0: empty slot (no name is empty)
-    const char* name = nullptr;
+  struct Slot {  // 32 bytes: what a hit on a name of up to 16 bytes reads
+    std::uint64_t a = 0, b = 0;
     const T* value = nullptr;  // into values_
+    std::uint32_t len = 0;     // 0: empty slot (no name is empty)
+  };
+  struct LongKey {  // the same slot's name, for names over 16 bytes
+    std::uint64_t c = 0;
+    const char* name = nullptr;
   };
   struct Key {
     std::uint64_t a, b, c;
   };
 
-  // Reads only p[0, n). For n <= 16, (n, a, b) is the whole name (b = 0
-  // below 8 bytes); c holds bytes 8-15 when n > 16.
-  [[gnu::always_inline]] static Key key(const char* p, std::size_t n) noexcept {
-    if (n >= 8) return {load8(p), load8(p + n - 8), n > 16 ? load8(p + 8) : 0};
-    if (n >= 4) return {load4(p) | (load4(p + n - 4) << 32), 0, 0};
+  // Reads only p[0, n), 0 < n < 8: the bytes of the name, packed.
+  [[gnu::always_inline]] static std::uint64_t short_word(const char* p, std::size_t n) noexcept {
+    if (n >= 4) return load4(p) | (load4(p + n - 4) << 32);
     const auto byte = [p](std::size_t k) { return std::uint64_t{static_cast<unsigned char>(p[k])}; };
-    return {byte(0) | (byte(n / 2) << 8) | (byte(n - 1) << 16), 0, 0};
+    return byte(0) | (byte(n / 2) << 8) | (byte(n - 1) << 16);
   }
-  [[gnu::always_inline]] static bool same_key(const Slot& s, const Key& k, const char* p, std::size_t n) noexcept {
-    return s.a == k.a && s.len == n &&
-           (n < 8 || (s.b == k.b && (n <= 16 || (s.c == k.c && (n <= 24 || std::memcmp(s.name + 16, p + 16, n - 24) == 0)))));
+  // Reads only p[0, n), n > 0. For n <= 16, (n, a, b) is the whole name (b = 0
+  // below 8 bytes); c holds bytes 8-15 when n > 16.
+  static Key key(const char* p, std::size_t n) noexcept {
+    if (n < 8) return {short_word(p, n), 0, 0};
+    return {load8(p), load8(p + n - 8), n > 16 ? load8(p + 8) : 0};
   }
-  [[gnu::always_inline]] static std::uint64_t mix(const Key& k) noexcept {
+  static std::uint64_t mix(const Key& k) noexcept {
     // Property names share prefixes ("value", "effective"), so the last
     // word counts too.
     return k.a ^ std::rotl(k.b, 29);
   }
-  [[gnu::always_inline]] std::size_t home(const Key& k) const noexcept {
-    return static_cast<std::size_t>((mix(k) * multiplier_) >> shift_);  // the product's high bits
+  // Bytes 8 to n - 8 of a name over 16 bytes whose first and last eight agree.
+  static bool same_middle(const LongKey& l, const char* p, std::size_t n) noexcept {
+    return l.c == load8(p + 8) && (n <= 24 || std::memcmp(l.name + 16, p + 16, n - 24) == 0);
+  }
+  [[gnu::always_inline]] std::size_t home(std::uint64_t mixed) const noexcept {
+    return static_cast<std::size_t>((mixed * multiplier_) >> shift_);  // the product's high bits
   }
 
-  // The rest of find() after a miss at slot i, the name's home.
-  [[gnu::noinline]] const T* probe(const char* p, std::size_t n, std::size_t i) const noexcept {
+  // find() after a miss at the name's home slot: the slots after it, up to
+  // an empty one.
+  [[gnu::noinline]] const T* probe(const char* p, std::size_t n) const noexcept {
     const Key k = key(p, n);
-    for (;;) {
-      if (!slots_[i].len) return nullptr;
-      i = (i + 1) & mask_;
-      if (same_key(slots_[i], k, p, n)) return slots_[i].value;
+    for (std::size_t i = home(mix(k));; i = (i + 1) & mask_) {
+      const Slot& s = slots_[i];
+      if (s.a == k.a && s.b == k.b && s.len == n && (n <= 16 || same_middle(long_keys_[i], p, n))) return s.value;
+      if (!s.len) return nullptr;
     }
   }
 
@@ -298,6 +314,7 @@ class NameTable {
   }
 
   std::vector<Slot> slots_;
+  std::vector<LongKey> long_keys_;  // by slot
   std::unique_ptr<T[]> values_;  // by first occurrence of each name; slots point here
   std::size_t mask_ = 0;
   std::uint64_t multiplier_ = 0x9E3779B97F4A7C15ull;
