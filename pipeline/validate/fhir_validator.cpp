@@ -824,7 +824,10 @@ class FhirValidator::Walk {
   [[gnu::noinline, gnu::cold]] void fail_code(const Prop& p);
   [[gnu::noinline]] static void note_contained(Frame& f, const Value& c);
   void reference(const Value& v, const Prop& p);
-  const Entry* by_url(std::string_view url) const;
+  // reference() beyond its common case: resolves the non-empty `ref` again
+  // and reports what is wrong with it.
+  [[gnu::noinline]] void check_reference(std::string_view ref, const Prop& p);
+  [[gnu::always_inline]] inline const Entry* by_url(std::string_view url) const;
   const Entry* by_type_id(std::string_view type, std::string_view id);
   // Slot of a fullUrl in url_slots_: its first, middle and last eight bytes
   // (urn:uuid:s differ at the end, http URLs anywhere near it).
@@ -1265,7 +1268,7 @@ void FhirValidator::Walk::note_contained(Frame& f, const Value& c) {
   f.looked = true;
 }
 
-const FhirValidator::Walk::Entry* FhirValidator::Walk::by_url(std::string_view url) const {
+inline const FhirValidator::Walk::Entry* FhirValidator::Walk::by_url(std::string_view url) const {
   if (url.empty() || url_slots_.empty()) return nullptr;
   for (std::size_t j = url_slot(url); url_slots_[j]; j = (j + 1) & url_mask_) {
     const Entry& e = by_url_[url_slots_[j] - 1];
@@ -1290,6 +1293,19 @@ const FhirValidator::Walk::Entry* FhirValidator::Walk::by_type_id(std::string_vi
 void FhirValidator::Walk::reference(const Value& v, const Prop& e) {
   const std::string_view ref = string_member(v, "reference");
   if (ref.empty()) return;  // absent, or already reported as a bad string
+  // The common case, decided here: a urn:uuid naming an entry of the Bundle
+  // whose resource type, if known, the element allows.
+  if (in_bundle_ && ref.starts_with("urn:uuid:")) [[likely]] {
+    const Entry* en = by_url(ref);
+    if (en && (en->type.empty() || e.element->target_profiles.empty() ||
+               rules_.target_allowed(e, en->type, en->resource_type))) {
+      return;
+    }
+  }
+  check_reference(ref, e);
+}
+
+void FhirValidator::Walk::check_reference(std::string_view ref, const Prop& e) {
   Push p(path_, "reference");
   std::string_view target;              // resource type the reference points at, when known
   const Type* target_type = nullptr;    // its rules, when the Bundle index has them
