@@ -71,6 +71,12 @@ template <std::size_t N>
   return s.size() == N - 1 && std::memcmp(s.data(), lit, N - 1) == 0;
 }
 
+// s starts with lit, with the compare inlined.
+template <std::size_t N>
+[[gnu::always_inline]] inline bool starts(std::string_view s, const char (&lit)[N]) noexcept {
+  return s.size() >= N - 1 && std::memcmp(s.data(), lit, N - 1) == 0;
+}
+
 // Equality for short names: length and first byte settle most mismatches
 // without a call to memcmp.
 [[gnu::always_inline]] inline bool same(std::string_view a, std::string_view b) noexcept {
@@ -411,6 +417,10 @@ struct FhirValidator::Rules {
   std::deque<CodeSet> code_sets;         // Props point at them
   const Type* element = nullptr;         // Element: id + extension, the shape of "_field"
   const TypeDef* reference = nullptr;
+  // The Reference type's rules make {"reference": s}, s a valid string, an
+  // object with nothing to report: nothing required, no invariant, and
+  // "reference" a plain string element (what item()'s shortcut relies on).
+  bool plain_reference = false;
 
   const Type* resource_type(std::string_view name) const noexcept {
     const Type* const* t = resources.find(name);
@@ -420,7 +430,7 @@ struct FhirValidator::Rules {
   // Whether a reference to a resource of type `target` (its Type when the
   // caller has it) is allowed: the same answer as looking `target` up in
   // the element's target profiles.
-  bool target_allowed(const Prop& p, std::string_view target, const Type* known) const {
+  [[gnu::always_inline]] bool target_allowed(const Prop& p, std::string_view target, const Type* known) const {
     if (p.targets < 0) return true;
     if (!known) known = resource_type(target);
     if (known) {
@@ -490,6 +500,11 @@ struct FhirValidator::Rules {
         {bit_of(*extension, "value[x]"), bit_of(*extension, "extension"),
          "ext-1: an extension must have either extensions or value[x], not both", "extension"});
     for (Type& t : types) t.has_invariants = !t.exclusives.empty() || !t.any_ofs.empty();
+    const Type& ref_rules = types[reference->index];
+    const Prop* ref_string = ref_rules.names.find("reference");
+    plain_reference = ref_string && ref_string->kind == Kind::kString && ref_string->max <= 1 && !ref_string->codes &&
+                      ref_string->scalar_text && ref_string->bit != ref_rules.id_bit && !ref_rules.required &&
+                      !ref_rules.has_invariants;
   }
 
  private:
@@ -824,6 +839,11 @@ class FhirValidator::Walk {
   [[gnu::noinline, gnu::cold]] void fail_code(const Prop& p);
   [[gnu::noinline]] static void note_contained(Frame& f, const Value& c);
   void reference(const Value& v, const Prop& p);
+  // Whether a Reference v is {"reference": "urn:uuid:..."} naming an entry
+  // of the Bundle of a type the element allows, its string printable ASCII
+  // and depth to spare: then object() and reference() would report nothing,
+  // and neither need run. Reads only.
+  [[gnu::noinline]] bool reference_settled(const Value& v, const Prop& p) const;
   // reference() beyond its common case: resolves the non-empty `ref` again
   // and reports what is wrong with it.
   [[gnu::noinline]] void check_reference(std::string_view ref, const Prop& p);
@@ -831,7 +851,7 @@ class FhirValidator::Walk {
   const Entry* by_type_id(std::string_view type, std::string_view id);
   // Slot of a fullUrl in url_slots_: its first, middle and last eight bytes
   // (urn:uuid:s differ at the end, http URLs anywhere near it).
-  std::size_t url_slot(std::string_view u) const noexcept {
+  [[gnu::always_inline]] std::size_t url_slot(std::string_view u) const noexcept {
     const char* p = u.data();
     const std::size_t n = u.size();
     const std::uint64_t x = n >= 8 ? (load8(p) * 0x9E3779B97F4A7C15ull) ^ load8(p + n / 2 - 4) ^
@@ -1123,6 +1143,7 @@ inline void FhirValidator::Walk::item(const Value& v, const Prop& e) {
         fail_typed("FHIR_TYPE", "expected a JSON object (", *e.object->def, ")");
         return;
       }
+      if (e.kind == K::kReference && reference_settled(v, e)) return;
       object<false>(v, *e.object, nullptr);
       if (e.kind == K::kReference) reference(v, e);
       return;
@@ -1272,7 +1293,8 @@ inline const FhirValidator::Walk::Entry* FhirValidator::Walk::by_url(std::string
   if (url.empty() || url_slots_.empty()) return nullptr;
   for (std::size_t j = url_slot(url); url_slots_[j]; j = (j + 1) & url_mask_) {
     const Entry& e = by_url_[url_slots_[j] - 1];
-    if (e.full_url == url) return &e;
+    // e.full_url == url, spelled out: GCC calls operator== out of line here.
+    if (e.full_url.size() == url.size() && std::memcmp(e.full_url.data(), url.data(), url.size()) == 0) return &e;
   }
   return nullptr;
 }
@@ -1288,6 +1310,17 @@ const FhirValidator::Walk::Entry* FhirValidator::Walk::by_type_id(std::string_vi
   auto it = std::lower_bound(by_type_id_.begin(), by_type_id_.end(), key,
                              [](const Entry& e, const auto& k) { return std::tie(e.type, e.id) < k; });
   return it != by_type_id_.end() && it->type == type && it->id == id ? &*it : nullptr;
+}
+
+bool FhirValidator::Walk::reference_settled(const Value& v, const Prop& e) const {
+  if (!rules_.plain_reference || !in_bundle_ || v.MemberCount() != 1 || path_.depth >= Path::kMaxDepth) return false;
+  const auto& m = *v.MemberBegin();
+  if (!eq(sv(m.name), "reference") || !m.value.IsString()) return false;
+  const std::string_view ref = sv(m.value);
+  if (!starts(ref, "urn:uuid:") || !format::is_printable_ascii(ref, 0x20)) return false;
+  const Entry* en = by_url(ref);
+  return en && (en->type.empty() || e.element->target_profiles.empty() ||
+                rules_.target_allowed(e, en->type, en->resource_type));
 }
 
 void FhirValidator::Walk::reference(const Value& v, const Prop& e) {
