@@ -502,9 +502,8 @@ struct FhirValidator::Rules {
     for (Type& t : types) t.has_invariants = !t.exclusives.empty() || !t.any_ofs.empty();
     const Type& ref_rules = types[reference->index];
     const Prop* ref_string = ref_rules.names.find("reference");
-    plain_reference = ref_string && ref_string->kind == Kind::kString && ref_string->max <= 1 && !ref_string->codes &&
-                      ref_string->scalar_text && ref_string->bit != ref_rules.id_bit && !ref_rules.required &&
-                      !ref_rules.has_invariants;
+    plain_reference = ref_string && ref_string->scalar_text && ref_string->kind == Kind::kString && !ref_string->codes &&
+                      ref_string->bit != ref_rules.id_bit && !ref_rules.required && !ref_rules.has_invariants;
   }
 
  private:
@@ -844,6 +843,9 @@ class FhirValidator::Walk {
   // and depth to spare: then object() and reference() would report nothing,
   // and neither need run. Reads only.
   [[gnu::noinline]] bool reference_settled(const Value& v, const Prop& p) const;
+  // Whether the urn:uuid `ref` names an entry of the Bundle whose resource
+  // type, if known, the element allows (check_reference() reports nothing).
+  [[gnu::always_inline]] inline bool resolves_to_allowed_entry(std::string_view ref, const Prop& p) const;
   // reference() beyond its common case: resolves the non-empty `ref` again
   // and reports what is wrong with it.
   [[gnu::noinline]] void check_reference(std::string_view ref, const Prop& p);
@@ -1318,6 +1320,10 @@ bool FhirValidator::Walk::reference_settled(const Value& v, const Prop& e) const
   if (!eq(sv(m.name), "reference") || !m.value.IsString()) return false;
   const std::string_view ref = sv(m.value);
   if (!starts(ref, "urn:uuid:") || !format::is_printable_ascii(ref, 0x20)) return false;
+  return resolves_to_allowed_entry(ref, e);
+}
+
+inline bool FhirValidator::Walk::resolves_to_allowed_entry(std::string_view ref, const Prop& e) const {
   const Entry* en = by_url(ref);
   return en && (en->type.empty() || e.element->target_profiles.empty() ||
                 rules_.target_allowed(e, en->type, en->resource_type));
@@ -1326,15 +1332,8 @@ bool FhirValidator::Walk::reference_settled(const Value& v, const Prop& e) const
 void FhirValidator::Walk::reference(const Value& v, const Prop& e) {
   const std::string_view ref = string_member(v, "reference");
   if (ref.empty()) return;  // absent, or already reported as a bad string
-  // The common case, decided here: a urn:uuid naming an entry of the Bundle
-  // whose resource type, if known, the element allows.
-  if (in_bundle_ && ref.starts_with("urn:uuid:")) [[likely]] {
-    const Entry* en = by_url(ref);
-    if (en && (en->type.empty() || e.element->target_profiles.empty() ||
-               rules_.target_allowed(e, en->type, en->resource_type))) {
-      return;
-    }
-  }
+  // The common case, decided here: nothing to report.
+  if (in_bundle_ && starts(ref, "urn:uuid:") && resolves_to_allowed_entry(ref, e)) [[likely]] return;
   check_reference(ref, e);
 }
 
