@@ -266,6 +266,8 @@ Status MappingEngine::convert(const CompiledMapping& mapping, const SourceDocume
       Instance inst;
       inst.def = static_cast<int>(d);
       inst.scope = s;
+      inst.group = s->cursor.group;
+      inst.segment = s->cursor.segment;
       if (def.merge_duplicates) {
         // Same keys as an earlier instance of this resource: the same id, so
         // merged without hashing again (OBX-23's lab, named in every OBX).
@@ -718,8 +720,8 @@ const MappingEngine::Instance* MappingEngine::resolve_ref(const RefSpec& ref, co
       if (a->name != def.for_group) continue;
       for (std::size_t idx : cands) {
         const Instance& inst = instances_[idx];
-        if (inst.scope->cursor.group != a) continue;
-        if (def.for_segment && a == g && scope.cursor.segment >= 0 && inst.scope->cursor.segment != scope.cursor.segment)
+        if (inst.group != a) continue;
+        if (def.for_segment && a == g && scope.cursor.segment >= 0 && inst.segment != scope.cursor.segment)
           continue;
         return &inst;
       }
@@ -729,7 +731,7 @@ const MappingEngine::Instance* MappingEngine::resolve_ref(const RefSpec& ref, co
   for (const SourceGroup* a = g; a; a = a->parent)
     for (std::size_t idx : cands) {
       const Instance& inst = instances_[idx];
-      if (within(inst.scope->cursor.group, a)) return &inst;
+      if (within(inst.group, a)) return &inst;
     }
   return nullptr;
 }
@@ -762,7 +764,7 @@ void MappingEngine::emit_reference_all(const TemplateNode& node, const Scope& sc
     const Instance& inst = instances_[idx];
     if (ref.where) {
       if (ref.where->eval_text(*inst.scope, ctx_, env_) != target) continue;
-    } else if (!within(inst.scope->cursor.group, g)) {
+    } else if (!within(inst.group, g)) {
       continue;
     }
     if (std::find(seen.begin(), seen.end(), inst.full_url) != seen.end()) continue;

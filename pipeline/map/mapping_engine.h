@@ -75,6 +75,10 @@ class MappingEngine {
   struct Instance {
     int def = -1;
     const Scope* scope = nullptr;
+    // scope->cursor's group and segment, kept here for resolve_ref's scans
+    // over the candidates (no pointer chase into the scope blocks per candidate).
+    const SourceGroup* group = nullptr;
+    std::int32_t segment = -1;
     // Both in the output document's pool ("urn:uuid:<id>", id its tail):
     // the Bundle refers to them without copies and they live as long as it.
     std::string_view id;
