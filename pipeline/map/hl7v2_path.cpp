@@ -299,9 +299,11 @@ void for_each_child(const EvalContext& ctx, const Group& g, std::string_view nam
   return found;
 }
 
-// The nearest segment named p.segment for a path without groups (the scope's
-// current segment, else its group's subtree, then each ancestor's), or -1.
-[[gnu::always_inline]] inline std::int32_t nearest_segment(const Hl7Path& p, const Scope& scope, EvalContext& ctx) {
+// nearest_segment() when it needs no walk: the scope's current segment, or
+// the scope group's first child. kWalkTree otherwise.
+constexpr std::int32_t kWalkTree = -2;
+[[gnu::always_inline]] inline std::int32_t nearest_segment_at_hand(const Hl7Path& p, const Scope& scope,
+                                                                   const EvalContext& ctx) {
   if (scope.cursor.segment >= 0 && seg_key(ctx, scope.cursor.segment) == p.segment_code)
     return scope.cursor.segment;
   // The first leaf of the scope group's subtree in document order is its
@@ -312,7 +314,14 @@ void for_each_child(const EvalContext& ctx, const Group& g, std::string_view nam
     const GroupNode& n0 = g->children.front();
     if (!n0.group && n0.segment >= 0 && seg_key(ctx, n0.segment) == p.segment_code) return n0.segment;
   }
-  return nearest_segment_in_tree(p, scope, ctx);
+  return kWalkTree;
+}
+
+// The nearest segment named p.segment for a path without groups (the scope's
+// current segment, else its group's subtree, then each ancestor's), or -1.
+[[gnu::always_inline]] inline std::int32_t nearest_segment(const Hl7Path& p, const Scope& scope, EvalContext& ctx) {
+  const std::int32_t s = nearest_segment_at_hand(p, scope, ctx);
+  return s != kWalkTree ? s : nearest_segment_in_tree(p, scope, ctx);
 }
 
 // Segments a read-path denotes, in message order.
@@ -376,18 +385,20 @@ void resolve_segments(const Hl7Path& p, const Scope& scope, EvalContext& ctx, bo
 // temporary whose partial stores stall the copy (store forwarding).
 [[gnu::always_inline]] inline void leaf_value(EvalContext& ctx, const Cursor& c, std::string_view leaf, bool may_escape,
                                               Value& v) {
-  v.text = {};
   v.cursor = c;
   v.has_cursor = true;
-  v.explicit_null = false;
   if (hl7v2::is_explicit_null(leaf)) {
+    v.text = {};
     v.explicit_null = true;
     return;
   }
-  const auto& d = msg(ctx).delimiters();
-  if (may_escape && leaf.find(d.escape) != std::string_view::npos) {
-    std::string_view u = hl7v2::unescape(leaf, d, ctx.scratch);
-    leaf = (u.data() == leaf.data()) ? u : ctx.arena.copy(u);
+  v.explicit_null = false;
+  if (may_escape) {
+    const auto& d = msg(ctx).delimiters();
+    if (leaf.find(d.escape) != std::string_view::npos) {
+      std::string_view u = hl7v2::unescape(leaf, d, ctx.scratch);
+      leaf = (u.data() == leaf.data()) ? u : ctx.arena.copy(u);
+    }
   }
   while (!leaf.empty() && leaf.back() == ' ') leaf.remove_suffix(1);
   v.text = leaf;
@@ -411,53 +422,111 @@ void make_value(EvalContext& ctx, const Cursor& c, std::string_view raw, Value& 
   leaf_value(ctx, c, leaf, true, v);
 }
 
-// Repetitions already split in this message, by (segment, field, repetition):
-// a mapping reads several components of one repetition (OBX-6.1, .2, .3; a
-// CWE's twenty), and each read would otherwise scan the field again.
-// Direct mapped; invalidated by EvalContext::generation.
+// Repetitions already split in this message: a mapping reads several
+// components of one repetition (OBX-6.1, .2, .3; a CWE's twenty), and each
+// read would otherwise scan the field again. Repetition 1, which nearly every
+// read takes, is kept by the field's index in Message::field_spans(), without
+// hashing; other repetitions in a direct-mapped table. Entries are stamped with
+// EvalContext::generation: a new message invalidates them without a sweep.
 struct PartCache final : FormatScratch {
-  static constexpr std::size_t kEntries = 256;  // the index is the top 8 bits of a hash
-  // (segment, field, repetition) packed: one compare per probe.
-  static std::uint64_t key(std::int32_t s, std::uint16_t field, std::uint16_t rep) noexcept {
-    return static_cast<std::uint32_t>(s) | std::uint64_t{field} << 32 | std::uint64_t{rep} << 48;
-  }
-  struct Entry {
+  struct FirstRep {
     std::uint32_t generation = 0;
-    std::uint64_t key = ~std::uint64_t{0};
     hl7v2::RepParts parts;
   };
-  std::vector<Entry> entries = std::vector<Entry>(kEntries);
+  // Repetition 1 of field span i at first_rep[i], i < first_rep_size; grown
+  // to the message's span count by the first read that finds it short. (Not
+  // a vector: its size() is a division by sizeof(FirstRep) on every read.)
+  std::unique_ptr<FirstRep[]> first_rep;
+  std::size_t first_rep_size = 0;
+
+  static constexpr std::size_t kOtherReps = 256;  // the index is the top 8 bits of a hash
+  struct OtherRep {
+    std::uint32_t generation = 0;
+    std::uint64_t key = ~std::uint64_t{0};  // (span, repetition) packed: one compare per probe
+    hl7v2::RepParts parts;
+  };
+  std::vector<OtherRep> other_reps = std::vector<OtherRep>(kOtherReps);
 };
 
-[[gnu::always_inline]] inline const hl7v2::RepParts& rep_parts(EvalContext& ctx, std::int32_t s, std::uint16_t field, std::uint16_t rep) {
-  static const char kOwner = 0;
-  if (!ctx.format_scratch || ctx.format_scratch->owner != &kOwner) {
+// PartCache's FormatScratch::owner.
+constexpr char kPartCacheOwner = 0;
+
+// ctx's PartCache, made on first use (or when another format's scratch is there).
+[[gnu::noinline]] PartCache& part_cache(EvalContext& ctx) {
+  if (!ctx.format_scratch || ctx.format_scratch->owner != &kPartCacheOwner) {
     ctx.format_scratch = std::make_unique<PartCache>();
-    ctx.format_scratch->owner = &kOwner;
+    ctx.format_scratch->owner = &kPartCacheOwner;
   }
-  auto& cache = static_cast<PartCache&>(*ctx.format_scratch);
-  const std::uint64_t k = PartCache::key(s, field, rep);
-  // The top bits of a multiplicative hash of the packed key (the low bits
-  // of such a product depend on the low bits of the key only).
-  PartCache::Entry& e = cache.entries[(k * 0x9E3779B97F4A7C15ull) >> 56];
-  if (e.key == k && e.generation == ctx.generation) return e.parts;
-  const Message& m = msg(ctx);
-  const std::string_view raw = m.field(m.segments()[static_cast<std::size_t>(s)], field);
-  hl7v2::split_repetition(raw, m.delimiters(), rep, scan_limit(ctx, raw), e.parts);
-  e.generation = ctx.generation;
-  e.key = k;
-  return e.parts;
+  return static_cast<PartCache&>(*ctx.format_scratch);
 }
 
-// make_value(raw_at(c)) through the part cache, for a cursor at a
-// repetition, component or subcomponent of a field (not MSH-1/2); false when
-// that part is empty (nothing written to v then).
-[[gnu::always_inline]] inline bool cached_value(EvalContext& ctx, const Cursor& c, Value& v) {
-  const hl7v2::RepParts& rp = rep_parts(ctx, c.segment, c.field, c.rep);
+// part_value() for what the table does not answer, or a repetition with an
+// escape character.
+[[gnu::noinline]] bool part_value_scanned(EvalContext& ctx, const Cursor& c, const hl7v2::RepParts& rp, Value& v) {
   std::string_view leaf;
   if (!rp.part_and_leaf(c.comp, c.sub, leaf)) return false;
   leaf_value(ctx, c, leaf, rp.escape, v);
   return true;
+}
+
+// The value of part (c.comp, c.sub) of a split repetition, as make_value()
+// makes it from raw_at(c); false when that part is empty (v untouched then).
+// Hazard: the common case makes no call but tail calls, so that read_first()
+// inlining it needs no callee-saved registers; keep calls out of it.
+[[gnu::always_inline]] inline bool part_value(EvalContext& ctx, const Cursor& c, const hl7v2::RepParts& rp, Value& v) {
+  std::string_view leaf;
+  const hl7v2::RepParts::Table t = rp.table_leaf(c.comp, c.sub, leaf);
+  if (t == hl7v2::RepParts::Table::kEmpty) return false;
+  if (t == hl7v2::RepParts::Table::kScan || rp.escape) return part_value_scanned(ctx, c, rp, v);
+  leaf_value(ctx, c, leaf, false, v);
+  return true;
+}
+
+// cached_value() when the cache does not hold the repetition yet: split it
+// (field span `span` of c's segment) and remember it.
+[[gnu::noinline]] bool split_value(EvalContext& ctx, const Cursor& c, std::size_t span, Value& v) {
+  const Message& m = msg(ctx);
+  if (span >= m.field_spans().size()) return false;  // as Message::field()
+  PartCache& cache = part_cache(ctx);
+  const auto [begin, end] = m.field_spans()[span];
+  const std::string_view raw = m.text().substr(begin, end - begin);
+  hl7v2::RepParts* parts;
+  if (c.rep == 1) {
+    if (span >= cache.first_rep_size) {
+      cache.first_rep_size = m.field_spans().size();
+      cache.first_rep = std::make_unique<PartCache::FirstRep[]>(cache.first_rep_size);
+    }
+    PartCache::FirstRep& e = cache.first_rep[span];
+    e.generation = ctx.generation;
+    parts = &e.parts;
+  } else {
+    const std::uint64_t key = span | std::uint64_t{c.rep} << 32;
+    // The top bits of a multiplicative hash of the packed key (the low bits
+    // of such a product depend on the low bits of the key only).
+    PartCache::OtherRep& e = cache.other_reps[(key * 0x9E3779B97F4A7C15ull) >> 56];
+    if (e.key == key && e.generation == ctx.generation) return part_value(ctx, c, e.parts, v);
+    e.key = key;
+    e.generation = ctx.generation;
+    parts = &e.parts;
+  }
+  hl7v2::split_repetition(raw, m.delimiters(), c.rep, m.text().data() + m.text().size(), *parts);
+  return part_value(ctx, c, *parts, v);
+}
+
+// make_value(raw_at(c)) through the part cache, for a cursor at a
+// repetition, component or subcomponent of a field (not MSH-1/2; c.rep >= 1);
+// false when that part is empty (nothing written to v then).
+[[gnu::always_inline]] inline bool cached_value(EvalContext& ctx, const Cursor& c, Value& v) {
+  const auto& seg = msg(ctx).segments()[static_cast<std::size_t>(c.segment)];
+  if (c.field > seg.field_count) return false;  // absent: Message::field() is empty
+  const std::size_t span = seg.first_field + c.field - 1u;
+  const FormatScratch* scratch = ctx.format_scratch.get();
+  if (c.rep == 1 && scratch && scratch->owner == &kPartCacheOwner) {
+    const auto& cache = static_cast<const PartCache&>(*scratch);
+    if (span < cache.first_rep_size && cache.first_rep[span].generation == ctx.generation)
+      return part_value(ctx, c, cache.first_rep[span].parts, v);
+  }
+  return split_value(ctx, c, span, v);
 }
 
 void push_value(EvalContext& ctx, const Cursor& c, std::string_view raw) {
@@ -611,9 +680,39 @@ std::size_t Hl7Path::eval(const Scope& scope, EvalContext& ctx, bool all) const 
   return n;
 }
 
+namespace {
+
+// read_first() of a Shape::kNearest path once its segment s is known.
+[[gnu::always_inline]] inline bool read_nearest_in(const Hl7Path& p, std::int32_t s, EvalContext& ctx, Value& out) {
+  ctx.reads.mark_bits(s, p.read_bits);
+  Cursor c;
+  c.segment = s;
+  c.field = p.at_field;
+  c.rep = p.at_rep;
+  c.comp = p.at_comp;
+  c.sub = p.at_sub;
+  return cached_value(ctx, c, out);
+}
+
+// read_first() of a Shape::kNearest path whose segment needs the walk.
+[[gnu::noinline]] bool read_nearest_in_tree(const Hl7Path& p, const Scope& scope, EvalContext& ctx, Value& out) {
+  const std::int32_t s = nearest_segment_in_tree(p, scope, ctx);
+  return s >= 0 && read_nearest_in(p, s, ctx, out);
+}
+
+}  // namespace
+
 bool Hl7Path::read_first(const Scope& scope, EvalContext& ctx, Value& out) const {
   // The two common shapes, as read_general() reads them (same values, same
   // cursors, same read marks), with what compile() could decide decided.
+  // Hazard: what reads the common case (hit in the part cache, a part the
+  // table answers, no escape) calls nothing but in tail position, so this
+  // function saves no registers; keep other calls in the noinline helpers.
+  if (shape == Shape::kNearest) {
+    const std::int32_t s = nearest_segment_at_hand(*this, scope, ctx);
+    if (s == kWalkTree) return read_nearest_in_tree(*this, scope, ctx, out);
+    return read_nearest_in(*this, s, ctx, out);
+  }
   if (shape == Shape::kRelative) {
     Cursor c = scope.cursor;
     if (c.segment < 0) return false;
@@ -633,20 +732,6 @@ bool Hl7Path::read_first(const Scope& scope, EvalContext& ctx, Value& out) const
       return false;
     }
     if (c.field <= 2 && seg_key(ctx, c.segment) == kMshKey) return read_general(scope, ctx, out);
-    return cached_value(ctx, c, out);
-  }
-  if (shape == Shape::kNearest) {
-    const std::int32_t s = nearest_segment(*this, scope, ctx);
-    if (s < 0) return false;
-    const Message& m = msg(ctx);
-    ctx.reads.mark_bits(s, read_bits);
-    if (m.field(m.segments()[static_cast<std::size_t>(s)], at_field).empty()) return false;
-    Cursor c;
-    c.segment = s;
-    c.field = at_field;
-    c.rep = at_rep;
-    c.comp = at_comp;
-    c.sub = at_sub;
     return cached_value(ctx, c, out);
   }
   return read_general(scope, ctx, out);

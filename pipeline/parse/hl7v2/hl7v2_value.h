@@ -67,30 +67,35 @@ struct RepParts {
   // The first leaf of a part: what a reader takes when it names no deeper
   // level (component 1 of a whole repetition, subcomponent 1 of a component).
   std::string_view leaf(std::size_t comp, std::size_t sub) const noexcept;
-  // part(comp, sub) and leaf(comp, sub) at once; false when the part is empty
-  // (then `leaf` is unspecified). Inline, and answered from the table for
-  // what mappings mostly read: a component (or its only subcomponent) of a
-  // component without subcomponents, a component past the last one, the
-  // first component of a whole repetition.
-  bool part_and_leaf(std::size_t comp, std::size_t sub, std::string_view& leaf_out) const noexcept {
-    if (!base) return false;
-    if (!overflow) {  // then components <= kMaxComponents
-      if (comp == 0 && sub == 0) {
-        // The repetition; its leaf is component 1, which may be empty.
-        if (length == 0) return false;
-        if (!(sub_mask & 1u)) {
-          leaf_out = {base, end[0]};
-          return true;
-        }
-      } else if (comp > components) {
-        return false;
-      } else if (comp != 0 && !(sub_mask & (std::uint32_t{1} << (comp - 1)))) {
-        if (sub > 1) return false;
-        const std::size_t from = comp == 1 ? 0 : end[comp - 2] + 1u;
-        leaf_out = {base + from, static_cast<std::size_t>(end[comp - 1]) - from};
-        return !leaf_out.empty();
-      }
+  // What part_and_leaf() answers from the table alone: for what mappings
+  // mostly read (a component, or its only subcomponent, of a component
+  // without subcomponents; a component past the last one; the first
+  // component of a whole repetition) kEmpty or kLeaf with `leaf_out` set;
+  // for the rest kScan (`leaf_out` untouched): part() and leaf() must scan.
+  enum class Table : unsigned char { kEmpty, kLeaf, kScan };
+  [[gnu::always_inline]] Table table_leaf(std::size_t comp, std::size_t sub, std::string_view& leaf_out) const noexcept {
+    if (!base) return Table::kEmpty;
+    if (overflow) return Table::kScan;  // else components <= kMaxComponents
+    if (comp == 0 && sub == 0) {
+      // The repetition; its leaf is component 1, which may be empty.
+      if (length == 0) return Table::kEmpty;
+      if (sub_mask & 1u) return Table::kScan;
+      leaf_out = {base, end[0]};
+      return Table::kLeaf;
     }
+    if (comp > components) return Table::kEmpty;
+    if (comp == 0 || (sub_mask & (std::uint32_t{1} << (comp - 1)))) return Table::kScan;
+    if (sub > 1) return Table::kEmpty;
+    const std::size_t from = comp == 1 ? 0 : end[comp - 2] + 1u;
+    leaf_out = {base + from, static_cast<std::size_t>(end[comp - 1]) - from};
+    return leaf_out.empty() ? Table::kEmpty : Table::kLeaf;
+  }
+  // part(comp, sub) and leaf(comp, sub) at once; false when the part is empty
+  // (then `leaf` is unspecified). Inline, and answered by table_leaf() when
+  // it can.
+  [[gnu::always_inline]] bool part_and_leaf(std::size_t comp, std::size_t sub, std::string_view& leaf_out) const noexcept {
+    const Table t = table_leaf(comp, sub, leaf_out);
+    if (t != Table::kScan) return t == Table::kLeaf;
     if (part(comp, sub).empty()) return false;
     leaf_out = leaf(comp, sub);
     return true;
@@ -105,7 +110,9 @@ void split_repetition(std::string_view field, const Delimiters& d, std::size_t r
                       RepParts& out) noexcept;
 
 // `""` (two double quotes): an explicit null, "delete this value".
-inline bool is_explicit_null(std::string_view raw) noexcept { return raw == "\"\""; }
+inline bool is_explicit_null(std::string_view raw) noexcept {
+  return raw.size() == 2 && raw[0] == '"' && raw[1] == '"';
+}
 
 // Unescape one leaf value (a component or subcomponent, or a whole field when
 // it has no structure). Returns `raw` itself when there is nothing to unescape,
