@@ -452,11 +452,12 @@ struct PartCache final : FormatScratch {
 constexpr char kPartCacheOwner = 0;
 
 // ctx's PartCache, made on first use (or when another format's scratch is there).
-[[gnu::noinline]] PartCache& part_cache(EvalContext& ctx) {
-  if (!ctx.format_scratch || ctx.format_scratch->owner != &kPartCacheOwner) {
-    ctx.format_scratch = std::make_unique<PartCache>();
-    ctx.format_scratch->owner = &kPartCacheOwner;
-  }
+[[gnu::noinline]] void make_part_cache(EvalContext& ctx) {
+  ctx.format_scratch = std::make_unique<PartCache>();
+  ctx.format_scratch->owner = &kPartCacheOwner;
+}
+inline PartCache& part_cache(EvalContext& ctx) {
+  if (!ctx.format_scratch || ctx.format_scratch->owner != &kPartCacheOwner) make_part_cache(ctx);
   return static_cast<PartCache&>(*ctx.format_scratch);
 }
 
@@ -489,7 +490,7 @@ constexpr char kPartCacheOwner = 0;
   if (span >= m.field_spans().size()) return false;  // as Message::field()
   PartCache& cache = part_cache(ctx);
   const auto [begin, end] = m.field_spans()[span];
-  const std::string_view raw = m.text().substr(begin, end - begin);
+  const std::string_view raw(m.text().data() + begin, end - begin);  // the parser's spans lie in the text
   hl7v2::RepParts* parts;
   if (c.rep == 1) {
     if (span >= cache.first_rep_size) {
@@ -620,7 +621,7 @@ std::size_t for_each_field_rep(const Hl7Path& p, std::int32_t s, EvalContext& ct
   std::size_t n = 0;
   std::uint16_t rep = 1;
   const char* const e = raw.data() + raw.size();
-  const char* const limit = scan_limit(ctx, raw);
+  const char* const limit = m.text().data() + m.text().size();  // raw is a view of the message text
   for (const char* start = raw.data();;) {
     const char* q = hl7v2::find_any_of(start, e, limit, d.repetition, d.repetition, d.repetition);
     n += one_rep(rep, std::string_view(start, static_cast<std::size_t>(q - start)));
