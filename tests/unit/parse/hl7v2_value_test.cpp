@@ -177,6 +177,15 @@ TEST_CASE("split_repetition gives the parts and leaves part_at and the nested sp
           std::string_view fused;
           CHECK(parts.part_and_leaf(comp, sub, fused) == !want.empty());
           if (!want.empty()) CHECK(fused == want_leaf);
+          // What the table answers alone must be the same answer.
+          std::string_view from_table;
+          const RepParts::Table t = parts.table_leaf(comp, sub, from_table);
+          if (t == RepParts::Table::kEmpty) CHECK(want.empty());
+          if (t == RepParts::Table::kLeaf) {
+            CHECK(!want.empty());
+            CHECK(from_table == want_leaf);
+            if (!want_leaf.empty()) CHECK(from_table.data() == want_leaf.data() - in.data() + in_buffer.data());
+          }
         }
     }
   }
