@@ -4,6 +4,7 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <span>
 
 #include "pipeline/map/group_tree.h"
 #include "pipeline/parse/hl7v2/hl7v2_message.h"
@@ -219,22 +220,11 @@ namespace {
 
 const Message& msg(const EvalContext& ctx) { return static_cast<const Message&>(*ctx.doc); }
 
-std::string_view seg_name(const EvalContext& ctx, std::int32_t s) {
-  return msg(ctx).segments()[static_cast<std::size_t>(s)].name;
-}
 // hl7v2::segment_key() of segment s's name, as the parser stored it.
 std::uint32_t seg_key(const EvalContext& ctx, std::int32_t s) {
   return msg(ctx).segments()[static_cast<std::size_t>(s)].key;
 }
 using hl7v2::kMshKey;
-
-// Segment ids are three characters: compare them inline (this runs for every
-// child of every group searched, for every path read).
-inline bool same_name(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  if (a.size() == 3) return a[0] == b[0] && a[1] == b[1] && a[2] == b[2];
-  return a == b;
-}
 
 // The text before the first of up to three separators (the first repetition,
 // component and subcomponent at once); one pass over a short field.
@@ -262,13 +252,14 @@ bool for_each_segment_in(const EvalContext& ctx, const Group& g, std::uint32_t k
       /*skip_same_kind=*/true);
 }
 
-// Direct children of `g` named `name` (groups or segments).
+// Direct children of `g` named `name` (groups or segments); `key`:
+// hl7v2::segment_key(name) (paths name segments by 3-character ids).
 template <class Fn>
-void for_each_child(const EvalContext& ctx, const Group& g, std::string_view name, Fn&& fn) {
+void for_each_child(const EvalContext& ctx, const Group& g, std::string_view name, std::uint32_t key, Fn&& fn) {
   for (const GroupNode& n : g.children) {
     if (n.group) {
       if (n.group->name == name) fn(Cursor{n.group, -1});
-    } else if (n.segment >= 0 && same_name(seg_name(ctx, n.segment), name)) {
+    } else if (n.segment >= 0 && seg_key(ctx, n.segment) == key) {
       fn(Cursor{&g, n.segment});
     }
   }
@@ -791,22 +782,21 @@ void Hl7Path::iterate(const Scope& scope, EvalContext& ctx, std::vector<Cursor>&
   // Group levels first: direct children at each level. Not re-entered
   // (nothing below calls iterate), so one buffer per thread will do.
   thread_local std::vector<const Group*> groups;
-  groups.clear();
-  if (p.groups.empty()) {
-    groups.push_back(g);
-  } else {
+  std::span<const Group* const> in_groups(&g, 1);  // without group names: the scope group
+  if (!p.groups.empty()) {
+    groups.clear();
     // From the scope group; if the first name is not a child here, try outward
     // (so that `for: ORDER_OBSERVATION` works from inside a PATIENT_RESULT).
     for (const Group* a = g; a && groups.empty(); a = a->parent) match_groups(*a, p.groups, 0, groups);
+    in_groups = groups;
   }
   if (p.segment.empty()) {
-    for (const Group* x : groups) out.push_back(Cursor{x, -1});
+    for (const Group* x : in_groups) out.push_back(Cursor{x, -1});
     return;
   }
-  for (const Group* x : groups) {
-    std::size_t before = out.size();
+  for (const Group* x : in_groups) {
     std::uint32_t occ = 0;
-    for_each_child(ctx, *x, p.segment, [&](Cursor c) {
+    for_each_child(ctx, *x, p.segment, p.segment_code, [&](Cursor c) {
       ++occ;
       if (p.seg_occurrence && occ != static_cast<std::uint32_t>(p.seg_occurrence)) return;
       ctx.reads.mark(c.segment, 0);
@@ -831,7 +821,6 @@ void Hl7Path::iterate(const Scope& scope, EvalContext& ctx, std::vector<Cursor>&
       }
       ctx.stack.resize(base);
     });
-    (void)before;
   }
 }
 
