@@ -464,8 +464,8 @@ inline PartCache& part_cache(EvalContext& ctx) {
 
 // The value of part (c.comp, c.sub) of a split repetition, as make_value()
 // makes it from raw_at(c); false when that part is empty (v untouched then).
-// Hazard: the common case makes no call but tail calls, so that read_first()
-// inlining it needs no callee-saved registers; keep calls out of it.
+// Hazard: the common case makes no call (see read_first()); keep calls out
+// of it.
 [[gnu::always_inline]] inline bool part_value(EvalContext& ctx, const Cursor& c, const hl7v2::RepParts& rp, Value& v) {
   std::string_view leaf;
   const hl7v2::RepParts::Table t = rp.table_leaf(c.comp, c.sub, leaf);
@@ -699,9 +699,10 @@ namespace {
 bool Hl7Path::read_first(const Scope& scope, EvalContext& ctx, Value& out) const {
   // The two common shapes, as read_general() reads them (same values, same
   // cursors, same read marks), with what compile() could decide decided.
-  // Hazard: what reads the common case (hit in the part cache, a part the
-  // table answers, no escape) calls nothing but in tail position, so this
-  // function saves no registers; keep other calls in the noinline helpers.
+  // Hazard: the common case (a hit in the part cache, a part the table
+  // answers, no escape) makes no call; the rest is in noinline helpers.
+  // Inlining one of them here brings the register saves and spills of its
+  // calls back onto every read.
   if (shape == Shape::kNearest) {
     const std::int32_t s = nearest_segment_at_hand(*this, scope, ctx);
     if (s == kWalkTree) return read_nearest_in_tree(*this, scope, ctx, out);
