@@ -1,5 +1,6 @@
 #include "pipeline/map/hl7v2_path.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <functional>
@@ -426,8 +427,12 @@ struct PartCache final : FormatScratch {
     hl7v2::RepParts parts;
   };
   // Repetition 1 of field span i at first_rep[i], i < first_rep_size; grown
-  // to the message's span count by the first read that finds it short. (Not
-  // a vector: its size() is a division by sizeof(FirstRep) on every read.)
+  // to the message's span count (at most kMaxFirstRep) by the first read that
+  // finds it short. Spans past the cap go to the hashed table like other
+  // repetitions: a message of millions of empty fields must not make this
+  // hold ~100 bytes for each. (Not a vector: its size() is a division by
+  // sizeof(FirstRep) on every read.)
+  static constexpr std::size_t kMaxFirstRep = 4096;
   std::unique_ptr<FirstRep[]> first_rep;
   std::size_t first_rep_size = 0;
 
@@ -484,9 +489,10 @@ inline PartCache& part_cache(EvalContext& ctx) {
   const auto [begin, end] = m.field_spans()[span];
   const std::string_view raw(m.text().data() + begin, end - begin);  // the parser's spans lie in the text
   hl7v2::RepParts* parts;
-  if (c.rep == 1) {
+  if (c.rep == 1 && span < PartCache::kMaxFirstRep) {
     if (span >= cache.first_rep_size) {
-      cache.first_rep_size = m.field_spans().size();
+      // (Entries of this message already split are dropped: split again.)
+      cache.first_rep_size = std::min(m.field_spans().size(), PartCache::kMaxFirstRep);
       cache.first_rep = std::make_unique<PartCache::FirstRep[]>(cache.first_rep_size);
     }
     PartCache::FirstRep& e = cache.first_rep[span];

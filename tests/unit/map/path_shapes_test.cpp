@@ -133,3 +133,40 @@ TEST_CASE("direct path reads give what the general read gives") {
   }
   CHECK(fast_paths > 1000);
 }
+
+TEST_CASE("reads past the part cache's direct index (thousands of fields) and after it grows") {
+  // 400 OBX of 20 fields: about 8,000 field spans, past the 4,096 kept by
+  // index; later spans are cached by hash. Reads go late-first (the index is
+  // sized by the first read) and twice (hits), from each OBX's own scope.
+  std::string text = "MSH|^~\\&|A|B|C|D|2024||ORU^R01|C3|P|2.5.1\rPID|1\rOBR|1\r";
+  const int kObx = 400, kFields = 20;
+  for (int s = 1; s <= kObx; ++s) {
+    text += "OBX";
+    for (int f = 1; f <= kFields; ++f)
+      text += "|a" + std::to_string(s) + "_" + std::to_string(f) + "^b" + std::to_string(s) + "_" + std::to_string(f);
+    text += "\r";
+  }
+  dxnorm::hl7v2::Hl7v2Parser parser;
+  dxnorm::hl7v2::Message m;
+  REQUIRE(parser.parse(text, m).ok());
+  REQUIRE(m.field_spans().size() > 4096 + 1000);
+  Ctx c(m);
+  std::string err;
+  Hl7Path comp2, whole;
+  REQUIRE(parse_hl7_path("OBX-" + std::to_string(kFields) + ".2", comp2, err));
+  REQUIRE(parse_hl7_path("OBX-3", whole, err));
+  std::vector<std::int32_t> obx;
+  for (std::size_t i = 0; i < m.segments().size(); ++i)
+    if (m.segments()[i].name == "OBX") obx.push_back(static_cast<std::int32_t>(i));
+  REQUIRE(obx.size() == static_cast<std::size_t>(kObx));
+  int wrong = 0;
+  for (int pass = 0; pass < 2; ++pass)
+    for (int k = kObx; k >= 1; --k) {
+      const Scope scope{Cursor{nullptr, obx[static_cast<std::size_t>(k - 1)]}};
+      Value v, w;
+      const std::string id = std::to_string(k);
+      if (!comp2.read_first(scope, c.ctx, v) || v.text != "b" + id + "_" + std::to_string(kFields)) ++wrong;
+      if (!whole.read_first(scope, c.ctx, w) || w.text != "a" + id + "_3") ++wrong;
+    }
+  CHECK(wrong == 0);
+}
