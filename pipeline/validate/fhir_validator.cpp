@@ -140,6 +140,15 @@ inline std::uint64_t load4(const char* p) noexcept {
   return w;
 }
 
+// Whether a[0, n) == b[0, n): inline, eight bytes at a time (a fullUrl
+// compared with a reference; a urn:uuid is 45 bytes). memcmp below 8 bytes.
+[[gnu::always_inline]] inline bool same_bytes(const char* a, const char* b, std::size_t n) noexcept {
+  if (n < 8) return std::memcmp(a, b, n) == 0;
+  std::uint64_t diff = 0;
+  for (std::size_t i = 0; i + 8 < n; i += 8) diff |= load8(a + i) ^ load8(b + i);
+  return (diff | (load8(a + n - 8) ^ load8(b + n - 8))) == 0;  // the last eight, overlapping
+}
+
 // A fast non-cryptographic hash: eight bytes per step (urn:uuid fullUrls are
 // 45 bytes). Its values order by_url_ and so the bdl-7 issues: keep them.
 std::uint64_t name_hash(std::string_view s) noexcept {
@@ -670,6 +679,7 @@ class FhirValidator::Walk {
           info.has_search = true;
         }
       }
+      info.uuid_full_url = format::is_uuid(info.full_url);
       if (!info.resource || !info.resource->IsObject()) continue;
       bool type_seen = false, id_seen = false;
       for (const auto& m : info.resource->GetObject()) {
@@ -684,7 +694,7 @@ class FhirValidator::Walk {
         if (type_seen && id_seen) break;
       }
       info.resource_type = info.type.empty() ? nullptr : rules_.resource_type(info.type);
-      by_url_.push_back({info.full_url, info.type, info.id, i, info.resource_type});
+      by_url_.push_back({info.full_url, info.type, info.id, i, info.resource_type, info.uuid_full_url});
     }
     // fullUrl -> first entry (lowest position) with it; later equal ones
     // are bdl-7 duplicates.
@@ -723,6 +733,7 @@ class FhirValidator::Walk {
     std::string_view full_url, type, id;
     rapidjson::SizeType position;  // in Bundle.entry
     const Type* resource_type;     // nullptr when `type` is no resource type
+    bool uuid_full_url;            // full_url is a valid urn:uuid (format::is_uuid), so printable ASCII
   };
   // What the Bundle rules read of one entry (first occurrence of each name).
   struct EntryInfo {
@@ -731,6 +742,7 @@ class FhirValidator::Walk {
     std::string_view full_url, type, id;  // empty when absent or not a string
     const Type* resource_type = nullptr;  // rules for `type`; nullptr when it names no resource type
     bool has_full_url = false, has_response = false, has_search = false;
+    bool uuid_full_url = false;  // full_url is a valid urn:uuid (format::is_uuid)
   };
   // A resource outside contained[], while it is walked (on resource()'s stack).
   struct Frame {
@@ -838,14 +850,17 @@ class FhirValidator::Walk {
   [[gnu::noinline, gnu::cold]] void fail_code(const Prop& p);
   [[gnu::noinline]] static void note_contained(Frame& f, const Value& c);
   void reference(const Value& v, const Prop& p);
-  // Whether a Reference v is {"reference": "urn:uuid:..."} naming an entry
-  // of the Bundle of a type the element allows, its string printable ASCII
-  // and depth to spare: then object() and reference() would report nothing,
-  // and neither need run. Reads only.
+  // Whether a Reference v is {"reference": s}, s the fullUrl of an entry of
+  // the Bundle that is a valid urn:uuid (so s is printable ASCII) and of a
+  // type the element allows, with depth to spare: then object() and
+  // reference() would report nothing, and neither need run. false only
+  // means "not shown here". Reads only.
   [[gnu::noinline]] bool reference_settled(const Value& v, const Prop& p) const;
   // Whether the urn:uuid `ref` names an entry of the Bundle whose resource
   // type, if known, the element allows (check_reference() reports nothing).
   [[gnu::always_inline]] inline bool resolves_to_allowed_entry(std::string_view ref, const Prop& p) const;
+  // Whether a reference to entry `en` is one check_reference() reports nothing on.
+  [[gnu::always_inline]] inline bool allowed_entry(const Entry& en, const Prop& p) const;
   // reference() beyond its common case: resolves the non-empty `ref` again
   // and reports what is wrong with it.
   [[gnu::noinline]] void check_reference(std::string_view ref, const Prop& p);
@@ -1296,7 +1311,7 @@ inline const FhirValidator::Walk::Entry* FhirValidator::Walk::by_url(std::string
   for (std::size_t j = url_slot(url); url_slots_[j]; j = (j + 1) & url_mask_) {
     const Entry& e = by_url_[url_slots_[j] - 1];
     // e.full_url == url, spelled out: GCC calls operator== out of line here.
-    if (e.full_url.size() == url.size() && std::memcmp(e.full_url.data(), url.data(), url.size()) == 0) return &e;
+    if (e.full_url.size() == url.size() && same_bytes(e.full_url.data(), url.data(), url.size())) return &e;
   }
   return nullptr;
 }
@@ -1318,15 +1333,19 @@ bool FhirValidator::Walk::reference_settled(const Value& v, const Prop& e) const
   if (!rules_.plain_reference || !in_bundle_ || v.MemberCount() != 1 || path_.depth >= Path::kMaxDepth) return false;
   const auto& m = *v.MemberBegin();
   if (!eq(sv(m.name), "reference") || !m.value.IsString()) return false;
-  const std::string_view ref = sv(m.value);
-  if (!starts(ref, "urn:uuid:") || !format::is_printable_ascii(ref, 0x20)) return false;
-  return resolves_to_allowed_entry(ref, e);
+  // A reference equal to a fullUrl that is a valid urn:uuid is a urn:uuid
+  // of printable ASCII itself.
+  const Entry* en = by_url(sv(m.value));
+  return en && en->uuid_full_url && allowed_entry(*en, e);
 }
 
 inline bool FhirValidator::Walk::resolves_to_allowed_entry(std::string_view ref, const Prop& e) const {
   const Entry* en = by_url(ref);
-  return en && (en->type.empty() || e.element->target_profiles.empty() ||
-                rules_.target_allowed(e, en->type, en->resource_type));
+  return en && allowed_entry(*en, e);
+}
+
+inline bool FhirValidator::Walk::allowed_entry(const Entry& en, const Prop& e) const {
+  return en.type.empty() || e.element->target_profiles.empty() || rules_.target_allowed(e, en.type, en.resource_type);
 }
 
 void FhirValidator::Walk::reference(const Value& v, const Prop& e) {
@@ -1465,7 +1484,7 @@ void FhirValidator::Walk::bundle_rules() {
       Push p(path_, "fullUrl");
       if (full_url.starts_with("urn:uuid:")) {
         // A valid urn:uuid holds no "/", so neither of the checks below applies.
-        if (!format::is_uuid(full_url)) {
+        if (!en.uuid_full_url) {
           error("FHIR_BUNDLE_ENTRY", "fullUrl is not an absolute URI or a valid urn:uuid");
         }
       } else if (!absolute_uri(full_url)) {
