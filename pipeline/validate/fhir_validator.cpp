@@ -1493,7 +1493,7 @@ void FhirValidator::Walk::bundle_rules() {
       error("FHIR_BUNDLE_ENTRY", "entry has a resource but no fullUrl");
     } else if (!full_url.empty()) {
       Push p(path_, "fullUrl");
-      if (full_url.starts_with("urn:uuid:")) {
+      if (starts(full_url, "urn:uuid:")) {
         // A valid urn:uuid holds no "/", so neither of the checks below applies.
         if (!en.uuid_full_url) {
           error("FHIR_BUNDLE_ENTRY", "fullUrl is not an absolute URI or a valid urn:uuid");
@@ -1526,12 +1526,12 @@ void FhirValidator::Walk::bundle_rules() {
         // rtype when url starts with rtype followed by its end, '/' or '?',
         // and rtype holds neither (a known resource type never does).
         const std::size_t k = rtype.size();
-        bool agrees = url.starts_with(rtype) &&
+        bool agrees = url.size() >= k && same_bytes(url.data(), rtype.data(), k) &&
                       (url.size() == k || url[k] == '/' || url[k] == '?') &&
                       (en.resource_type || rtype.find_first_of("/?") == std::string_view::npos);
         if (agrees && url.size() > k && url[k] == '/') {
           // PUT: the id follows (also catches a PUT of a resource without id); POST: nothing may.
-          agrees = put && same(url.substr(k + 1), rid);
+          agrees = put && url.size() - (k + 1) == rid.size() && same_bytes(url.data() + k + 1, rid.data(), rid.size());
         }
         if (!agrees) {
           Push p(path_, "request");
