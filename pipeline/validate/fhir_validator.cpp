@@ -140,9 +140,22 @@ inline std::uint64_t load4(const char* p) noexcept {
   return w;
 }
 
-// Whether a[0, n) == b[0, n): inline, eight bytes at a time (a fullUrl
-// compared with a reference; a urn:uuid is 45 bytes). memcmp below 8 bytes.
+// Whether a[0, n) == b[0, n), inline (a fullUrl compared with a reference,
+// 45 bytes for a urn:uuid; a timestamp, 20 or 25): sixteen bytes at a time
+// from 16 bytes on (the first and the last sixteen, overlapping, then any
+// between), eight from 8; memcmp below.
 [[gnu::always_inline]] inline bool same_bytes(const char* a, const char* b, std::size_t n) noexcept {
+#ifdef __SSE2__
+  if (n >= 16) {
+    const auto diff = [a, b](std::size_t i) {
+      return _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i)),
+                           _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i)));
+    };
+    __m128i d = _mm_or_si128(diff(0), diff(n - 16));
+    for (std::size_t i = 16; i + 16 < n; i += 16) d = _mm_or_si128(d, diff(i));
+    return _mm_movemask_epi8(_mm_cmpeq_epi8(d, _mm_setzero_si128())) == 0xFFFF;
+  }
+#endif
   if (n < 8) return std::memcmp(a, b, n) == 0;
   std::uint64_t diff = 0;
   for (std::size_t i = 0; i + 8 < n; i += 8) diff |= load8(a + i) ^ load8(b + i);
