@@ -188,6 +188,18 @@ struct WordPattern {
 
 inline int two_at(const char* p) noexcept { return (p[0] - '0') * 10 + (p[1] - '0'); }
 
+#ifdef __SSE2__
+// 0xFF in the bytes of x in [lo, hi] (hi - lo < 0x7F), 0 in the others,
+// bytes above 0x7F included: adding 0x80 - lo moves [lo, hi] to the bottom
+// of the signed byte range, where one signed compare finds it.
+inline __m128i bytes_in(__m128i x, char lo, char hi) noexcept {
+  const __m128i shifted = _mm_add_epi8(x, _mm_set1_epi8(static_cast<char>(0x80 - lo)));
+  return _mm_cmplt_epi8(shifted, _mm_set1_epi8(static_cast<char>(-128 + (hi - lo) + 1)));
+}
+
+inline __m128i load16(const char* p) noexcept { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
+#endif
+
 // The form dxnorm writes, YYYY-MM-DDThh:mm:ss followed by Z or (+|-)hh:mm
 // (20 or 25 bytes, no fraction): three or four word compares and the field
 // ranges. True only where the general parse (date_part, time_part, zone)
@@ -257,21 +269,17 @@ bool is_id(std::string_view s) noexcept {
   }
 #ifdef __SSE2__
   if (s.size() >= 16) {
-    // Sixteen bytes at a time (resource ids are 36-byte UUIDs). Bytes above
-    // 0x7F are negative as signed bytes and so in none of the ranges.
-    const auto range = [](__m128i x, char lo, char hi) {
-      return _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8(static_cast<char>(lo - 1))),
-                           _mm_cmplt_epi8(x, _mm_set1_epi8(static_cast<char>(hi + 1))));
-    };
-    const auto chunk = [&range](const char* p) {
-      const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    // Sixteen bytes at a time (resource ids are 36-byte UUIDs): the first
+    // and the last sixteen (overlapping), then any between.
+    const auto chunk = [](const char* p) {
+      const __m128i x = load16(p);
       // x | 0x20 is in [a-z] exactly when x is in [A-Z] or [a-z].
-      return _mm_or_si128(_mm_or_si128(range(_mm_or_si128(x, _mm_set1_epi8(0x20)), 'a', 'z'), range(x, '0', '9')),
-                          range(x, '-', '.'));
+      return _mm_or_si128(_mm_or_si128(bytes_in(_mm_or_si128(x, _mm_set1_epi8(0x20)), 'a', 'z'), bytes_in(x, '0', '9')),
+                          bytes_in(x, '-', '.'));
     };
-    __m128i good = _mm_set1_epi8(-1);
-    for (std::size_t i = 0; i + 16 < s.size(); i += 16) good = _mm_and_si128(good, chunk(s.data() + i));
-    good = _mm_and_si128(good, chunk(s.data() + s.size() - 16));  // the last sixteen, overlapping
+    const char* p = s.data();
+    __m128i good = _mm_and_si128(chunk(p), chunk(p + s.size() - 16));
+    for (std::size_t i = 16; i + 16 < s.size(); i += 16) good = _mm_and_si128(good, chunk(p + i));
     return _mm_movemask_epi8(good) == 0xFFFF;
   }
 #endif
@@ -340,15 +348,10 @@ bool is_uuid(std::string_view s) noexcept {
   if (s.size() != kPrefix.size() + 36) return false;
 #ifdef __SSE2__
   // The 45 bytes as sixteen at 0, 16 and 29 (overlapping). Per byte either
-  // a literal (the prefix, the dashes at 17, 22, 27 and 32) or [0-9a-f];
-  // bytes above 0x7F are negative as signed bytes and so in neither range.
-  const auto range = [](__m128i x, char lo, char hi) {
-    return _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8(static_cast<char>(lo - 1))),
-                         _mm_cmplt_epi8(x, _mm_set1_epi8(static_cast<char>(hi + 1))));
-  };
-  const auto chunk = [&range](const char* p, __m128i literal, __m128i is_literal) {
-    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    const __m128i hex = _mm_or_si128(range(x, '0', '9'), range(x, 'a', 'f'));
+  // a literal (the prefix, the dashes at 17, 22, 27 and 32) or [0-9a-f].
+  const auto chunk = [](const char* p, __m128i literal, __m128i is_literal) {
+    const __m128i x = load16(p);
+    const __m128i hex = _mm_or_si128(bytes_in(x, '0', '9'), bytes_in(x, 'a', 'f'));
     return _mm_or_si128(_mm_and_si128(_mm_cmpeq_epi8(x, literal), is_literal), _mm_andnot_si128(is_literal, hex));
   };
   constexpr char L = -1;
