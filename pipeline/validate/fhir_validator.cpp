@@ -842,6 +842,8 @@ class FhirValidator::Walk {
   [[gnu::noinline]] void object_rules(const Type& type, std::uint64_t seen, std::uint64_t present);
   void primitive_extension(const Value& v, const Prop& p);
   void find_contained(Frame& f);
+  // The members of v, a resource outside contained[] of type td, and dom-3.
+  void walk_resource(const Value& v, const Type& td);
   // Inlined into object(): one call frame per JSON object, not per value.
   // Whatever raises an issue is out of line (fail*), so that object()'s
   // frame stays small: it is entered once per JSON object.
@@ -919,6 +921,7 @@ class FhirValidator::Walk {
   std::vector<const Entry*> duplicates_;  // fullUrl seen at a lower position (bdl-7)
   std::vector<Entry> by_type_id_;   // sorted by (type, id); built on first use
   Frame* frame_ = nullptr;          // the innermost resource outside contained[] being walked
+  std::size_t next_entry_ = 0;      // the entry (in entries_) whose resource the walk should reach next
   // The last dateTime and instant values shown valid (views into the
   // document, which outlives the walk); empty until then.
   std::string_view last_date_time_, last_instant_;
@@ -934,6 +937,14 @@ void FhirValidator::Walk::resource(const Value& v, bool contained) {
   // member, and its "contained" is noted by object() as it goes by. Only a
   // contained resource, whose dom-2/4/5 issues come before its members',
   // reads contained and meta beforehand.
+  // An entry's resource: index_bundle has read its type (the same way).
+  // Entries are walked in order, so it is the next one's, if any.
+  if (!contained && next_entry_ < entries_.size() && entries_[next_entry_].resource == &v) [[likely]] {
+    if (const Type* td = entries_[next_entry_++].resource_type) [[likely]] {
+      walk_resource(v, *td);
+      return;
+    }
+  }
   const Value* resource_type = nullptr;
   const Value* c = nullptr;
   const Value* meta = nullptr;
@@ -981,12 +992,16 @@ void FhirValidator::Walk::resource(const Value& v, bool contained) {
     object<true>(v, *td, nullptr);
     return;
   }
+  walk_resource(v, *td);
+}
+
+void FhirValidator::Walk::walk_resource(const Value& v, const Type& td) {
   // The frame lives here; frame_ points at the innermost one (references
   // inside contained resources resolve against their container's).
   Frame f{&v, nullptr, 0, false};
   Frame* const outer = frame_;
   frame_ = &f;
-  object<true>(v, *td, &f);
+  object<true>(v, td, &f);
   frame_ = outer;
   if (!f.looked) [[unlikely]] find_contained(f);  // object() stopped early (too deep)
   if (f.contained) {
