@@ -770,7 +770,7 @@ class FhirValidator::Walk {
     struct Segment {  // trivial, so that the array costs nothing to set up
       const char* field;   // nullptr for an array index
       std::uint32_t size;  // of field
-      std::uint32_t index;
+      std::uint32_t index; // of an array item; unused (may be stale) when field is set
     };
     static constexpr std::size_t kMaxDepth = 96;  // deeper documents are rejected, not walked
     std::string_view root;
@@ -781,9 +781,11 @@ class FhirValidator::Walk {
       std::string out(root);
       for (std::size_t i = 0; i < depth; ++i) {
         const Segment& s = segments[i];
-        if (s.size != 0) {  // an empty member name renders as [0], as it always has
+        if (s.size != 0) {
           out += '.';
           out.append(s.field, s.size);
+        } else if (s.field) {  // an empty member name renders as [0], as it always has
+          out += "[0]";
         } else {
           char buf[24];
           buf[0] = '[';
@@ -1037,8 +1039,9 @@ void FhirValidator::Walk::object(const Value& v, const Type& type, Frame* frame)
   for (const auto& m : v.GetObject()) {
     const std::string_view name = sv(m.name);
     if (kResource && eq(name, "resourceType")) continue;
-    // index 0: an empty name renders as [0] (see Path::str()).
-    path_.segments[d] = {name.data(), static_cast<std::uint32_t>(name.size()), 0};
+    // The index is left as it was: a segment with a field ignores it.
+    path_.segments[d].field = name.data();
+    path_.segments[d].size = static_cast<std::uint32_t>(name.size());
     // No element name starts with '_' (checked at construction), so "_name"
     // misses here and is then looked up as name.
     const Prop* e = type.names.find(name.data(), name.size());
