@@ -707,6 +707,8 @@ class FhirValidator::Walk {
         if (type_seen && id_seen) break;
       }
       info.resource_type = info.type.empty() ? nullptr : rules_.resource_type(info.type);
+      info.id_in_full_url = info.uuid_full_url && info.id.size() == 36 &&
+                            same_bytes(info.id.data(), info.full_url.data() + 9, 36);
       by_url_.push_back({info.full_url, info.type, info.id, i, info.resource_type, info.uuid_full_url});
     }
     // fullUrl -> first entry (lowest position) with it; later equal ones
@@ -756,6 +758,7 @@ class FhirValidator::Walk {
     const Type* resource_type = nullptr;  // rules for `type`; nullptr when it names no resource type
     bool has_full_url = false, has_response = false, has_search = false;
     bool uuid_full_url = false;  // full_url is a valid urn:uuid (format::is_uuid)
+    bool id_in_full_url = false; // id is the UUID of such a full_url, and so a valid id
   };
   // A resource outside contained[], while it is walked (on resource()'s stack).
   struct Frame {
@@ -924,6 +927,9 @@ class FhirValidator::Walk {
   std::vector<Entry> by_type_id_;   // sorted by (type, id); built on first use
   Frame* frame_ = nullptr;          // the innermost resource outside contained[] being walked
   std::size_t next_entry_ = 0;      // the entry (in entries_) whose resource the walk should reach next
+  // An id string (the same bytes in the document) already shown valid: the
+  // id of the entry resource being walked, when it is its fullUrl's UUID.
+  std::string_view valid_id_;
   // The last dateTime and instant values shown valid (views into the
   // document, which outlives the walk); empty until then.
   std::string_view last_date_time_, last_instant_;
@@ -942,7 +948,9 @@ void FhirValidator::Walk::resource(const Value& v, bool contained) {
   // An entry's resource: index_bundle has read its type (the same way).
   // Entries are walked in order, so it is the next one's, if any.
   if (!contained && next_entry_ < entries_.size() && entries_[next_entry_].resource == &v) [[likely]] {
-    if (const Type* td = entries_[next_entry_++].resource_type) [[likely]] {
+    const EntryInfo& en = entries_[next_entry_++];
+    if (const Type* td = en.resource_type) [[likely]] {
+      valid_id_ = en.id_in_full_url ? en.id : std::string_view();
       walk_resource(v, *td);
       return;
     }
@@ -1244,7 +1252,6 @@ inline void FhirValidator::Walk::text(const Value& v, const Prop& e) {
     // Printable ASCII (without a space but for string) settles all three.
     ok = format::is_printable_ascii(s, e.printable) || lexical(e, s);
   } else switch (e.kind) {
-    case K::kId: ok = format::is_id(s); break;
     case K::kUuid: ok = format::is_uuid(s); break;
     default: ok = lexical(e, s); break;
   }
@@ -1267,7 +1274,8 @@ bool FhirValidator::Walk::lexical(const Prop& p, std::string_view s) {
     case K::kString: return format::is_string(s);
     case K::kCode: return format::is_code(s);
     case K::kUri: return format::is_uri(s);
-    case K::kId: return format::is_id(s);
+    case K::kId:
+      return (s.data() == valid_id_.data() && s.size() == valid_id_.size()) || format::is_id(s);
     case K::kDate: return format::is_date(s);
     case K::kDateTime: return remembered(s, last_date_time_, format::is_date_time);
     case K::kInstant: return remembered(s, last_instant_, format::is_instant);
