@@ -114,6 +114,21 @@ struct MemoEntry {
   Value first;
 };
 
+// An expression's identity in the memo with the part of its slot hash that
+// depends on it alone, computed once (EvalContext::memo_slot()).
+struct MemoKey {
+  const void* expr = nullptr;
+  std::size_t mix = 0;  // expr * 0x9E3779B97F4A7C15
+  std::size_t add = 0;  // 0x7f4a7c15 + (mix << 6) + (mix >> 2)
+  static MemoKey of(const void* expr) noexcept {
+    MemoKey k;
+    k.expr = expr;
+    k.mix = reinterpret_cast<std::uintptr_t>(expr) * 0x9E3779B97F4A7C15ull;
+    k.add = 0x7f4a7c15u + (k.mix << 6) + (k.mix >> 2);
+    return k;
+  }
+};
+
 // Nearest-leaf lookups already done in this message: (scope group, leaf
 // name code) -> leaf index, or -1 for "none". A path read outside its own
 // group (OBR-22 or MSH-4 from each OBSERVATION) walks the tree once per
@@ -146,9 +161,11 @@ struct EvalContext {
   static constexpr std::size_t kMemoSize = 256;
   std::vector<MemoEntry> memo = std::vector<MemoEntry>(kMemoSize);
   std::uint32_t generation = 1;
-  MemoEntry* memo_slot(const void* expr, const Cursor& c) noexcept {
-    std::size_t h = reinterpret_cast<std::uintptr_t>(expr) * 0x9E3779B97F4A7C15ull;
-    h ^= reinterpret_cast<std::uintptr_t>(c.group) + 0x7f4a7c15u + (h << 6) + (h >> 2);
+  // Hazard: which slot a key takes decides which entries evict each other,
+  // and a hit does not repeat the warnings of its first evaluation: a
+  // different hash or size changes the warnings a message gets.
+  MemoEntry* memo_slot(const MemoKey& k, const Cursor& c) noexcept {
+    std::size_t h = k.mix ^ (reinterpret_cast<std::uintptr_t>(c.group) + k.add);
     h ^= reinterpret_cast<std::uintptr_t>(c.node) * 0xc2b2ae35u;
     h ^= static_cast<std::size_t>(c.segment) * 0x85ebca6bu + (static_cast<std::size_t>(c.field) << 16) +
          (static_cast<std::size_t>(c.rep) << 24) + (static_cast<std::size_t>(c.comp) << 40) +

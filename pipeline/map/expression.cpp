@@ -520,56 +520,101 @@ bool is_unary_fn(int fn) {
   }
 }
 
-bool mark_simple(Expr& e) {
-  bool args_simple = true;
-  for (auto& a : e.args) args_simple = mark_simple(*a) && args_simple;
-  switch (e.kind) {
-    case Expr::Kind::kLiteral: e.one_value = true; break;
-    case Expr::Kind::kPath: e.one_value = e.path && e.path->single && !e.path->multi; break;
-    case Expr::Kind::kFallback:
-      e.one_value = e.args.size() == 2 && e.args[0]->one_value && e.args[1]->one_value;
-      break;
-    case Expr::Kind::kCall:
-      e.unary = is_unary_fn(e.fn) && !e.args.empty() && e.args[0]->one_value;
-      break;
-    default: break;
+bool is_logic(Expr::Kind k) {
+  return k == Expr::Kind::kAnd || k == Expr::Kind::kOr || k == Expr::Kind::kNot || k == Expr::Kind::kEq ||
+         k == Expr::Kind::kNe || k == Expr::Kind::kIn;
+}
+
+bool is_literal_list(const Expr& e) {
+  return e.kind == Expr::Kind::kList &&
+         std::all_of(e.args.begin(), e.args.end(), [](const auto& item) { return item->kind == Expr::Kind::kLiteral; });
+}
+
+// Sets simple, direct, reads and shape of `e` and its sub-expressions, as if
+// `e` were a sub-expression (compile_expression() then decides for the whole).
+void classify(Expr& e) {
+  bool args_simple = true, args_direct = true;
+  for (auto& a : e.args) {
+    classify(*a);
+    args_simple = args_simple && a->simple;
+    args_direct = args_direct && a->direct;
   }
+  const bool two = e.args.size() == 2;
   switch (e.kind) {
     case Expr::Kind::kLiteral: e.simple = true; break;
     case Expr::Kind::kPath: e.simple = e.path && !e.path->multi; break;
-    case Expr::Kind::kFallback: e.simple = args_simple && e.args.size() == 2; break;
+    case Expr::Kind::kFallback: e.simple = args_simple && two; break;
     default: e.simple = false;
   }
-  return e.simple;
+  switch (e.kind) {
+    case Expr::Kind::kLiteral: e.direct = true; break;
+    case Expr::Kind::kPath: e.direct = e.path && e.path->single && !e.path->multi; break;
+    case Expr::Kind::kFallback:
+    case Expr::Kind::kConcat: e.direct = args_direct && two; break;
+    case Expr::Kind::kCall:
+      e.direct = (is_unary_fn(e.fn) || e.fn == kExists || e.fn == kEmpty) && !e.args.empty() && e.args[0]->direct;
+      break;
+    case Expr::Kind::kIn:
+      // test() decides `in` itself only for a list of literals.
+      e.direct = two && is_literal_list(*e.args[1]);
+      break;
+    case Expr::Kind::kList: e.direct = false; break;
+    default: e.direct = true;  // and, or, not, =, !=: test()
+  }
+  e.reads.clear();
+  if (e.simple) {
+    if (e.kind == Expr::Kind::kFallback) {
+      for (const auto& a : e.args) e.reads.insert(e.reads.end(), a->reads.begin(), a->reads.end());
+    } else if (e.kind == Expr::Kind::kPath) {
+      e.reads.push_back(Expr::ReadStep{e.path.get(), {}});
+    } else {
+      e.reads.push_back(Expr::ReadStep{nullptr, e.literal});
+    }
+  }
+  if (e.kind == Expr::Kind::kLiteral) e.shape = Expr::Shape::kLiteral;
+  else if (e.simple && e.kind == Expr::Kind::kPath) e.shape = Expr::Shape::kPath;
+  else if (e.simple) e.shape = Expr::Shape::kRead;
+  else if (e.kind == Expr::Kind::kCall && (e.fn == kExists || e.fn == kEmpty) && !e.args.empty() && e.args[0]->simple)
+    e.shape = Expr::Shape::kReadTest;
+  else if (is_logic(e.kind)) e.shape = Expr::Shape::kLogic;
+  else if (e.direct) e.shape = Expr::Shape::kDirect;
+  else e.shape = Expr::Shape::kOther;
 }
 }  // namespace
 
-bool Expr::read_simple(const Scope& scope, EvalContext& ctx, Value& out) const {
-  switch (kind) {
-    case Kind::kLiteral:
-      out.text = literal;
+inline bool Expr::read_simple(const Scope& scope, EvalContext& ctx, Value& out) const {
+  if (shape == Shape::kPath) return path->read_first(scope, ctx, out) && !out.text.empty();
+  return read_chain(scope, ctx, out);
+}
+
+bool Expr::read_chain(const Scope& scope, EvalContext& ctx, Value& out) const {
+  for (const ReadStep& step : reads) {
+    if (step.path) {
+      if (step.path->read_first(scope, ctx, out) && !out.text.empty()) return true;
+    } else {
+      out.text = step.literal;
       out.has_cursor = false;
       out.explicit_null = false;
-      return !literal.empty();
-    case Kind::kPath:
-      return path->read_first(scope, ctx, out) && !out.text.empty();
-    case Kind::kFallback:
-      return args[0]->read_simple(scope, ctx, out) || args[1]->read_simple(scope, ctx, out);
-    default:
-      return false;
+      if (!step.literal.empty()) return true;
+    }
   }
+  return false;
 }
 
 ExprPtr compile_expression(std::string_view text, const CompileEnv& env, std::string& error, int& column) {
   Parser p(text, env);
   ExprPtr e = p.parse(error, column);
   if (e) {
-    mark_simple(*e);
+    classify(*e);
     e->text = std::string(text);
     std::string_view t = text;
     while (!t.empty() && t.front() == ' ') t.remove_prefix(1);
     while (!t.empty() && t.back() == ' ') t.remove_suffix(1);
     e->memo_id = std::hash<std::string_view>{}(t) | 1;
+    e->memo_key = MemoKey::of(reinterpret_cast<const void*>(e->memo_id));
+    // A whole expression goes through the memo: only the shapes that skip
+    // it stay (a direct one is evaluated by eval_text_rest()).
+    if (e->shape == Expr::Shape::kDirect) e->shape = Expr::Shape::kOther;
   }
   return e;
 }
@@ -746,41 +791,94 @@ bool apply_unary(const Expr& x, Value& v, EvalContext& ctx, const RuntimeEnv& en
 
 constexpr std::string_view kTrueText = "true";
 
-bool Expr::eval_unary(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env, Value& out) const {
-  // eval() would push the argument's value when it has text (one_value: at
-  // most one), then keep it when the function does.
-  return args[0]->read_simple(scope, ctx, out) && apply_unary(*this, out, ctx, env);
+inline bool Expr::eval_first(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env, Value& out) const {
+  if (shape == Shape::kPath || shape == Shape::kRead) return read_simple(scope, ctx, out);
+  return eval_one(scope, ctx, env, out) && !out.text.empty();
+}
+
+bool Expr::eval_one(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env, Value& out) const {
+  // Each case evaluates what eval() evaluates, in the same order (warnings,
+  // read marks and arena use are the same).
+  switch (kind) {
+    case Kind::kLiteral:
+      if (literal.empty()) return false;
+      out = Value{};
+      out.text = literal;
+      return true;
+    case Kind::kPath:
+      return path->read_first(scope, ctx, out);
+    case Kind::kFallback:
+      return args[0]->eval_first(scope, ctx, env, out) || args[1]->eval_one(scope, ctx, env, out);
+    case Kind::kConcat: {
+      Value a, b;
+      const bool has_a = args[0]->eval_one(scope, ctx, env, a);
+      const bool has_b = args[1]->eval_one(scope, ctx, env, b);
+      if (!has_a || !has_b || a.text.empty() || b.text.empty()) return false;
+      // Keep the input position of whichever part came from the message (traces, warnings).
+      out = !a.has_cursor && b.has_cursor ? b : a;
+      char* p = ctx.arena.alloc(a.text.size() + b.text.size());
+      std::memcpy(p, a.text.data(), a.text.size());
+      std::memcpy(p + a.text.size(), b.text.data(), b.text.size());
+      out.text = std::string_view(p, a.text.size() + b.text.size());
+      out.explicit_null = false;
+      return true;
+    }
+    case Kind::kCall:
+      if (fn == kExists || fn == kEmpty) {
+        Value v;
+        if (args[0]->eval_first(scope, ctx, env, v) != (fn == kExists)) return false;
+        out = Value{};
+        out.text = kTrueText;
+        return true;
+      }
+      return args[0]->eval_first(scope, ctx, env, out) && apply_unary(*this, out, ctx, env);
+    default:  // logic
+      if (!test(scope, ctx, env)) return false;
+      out = Value{};
+      out.text = kTrueText;
+      return true;
+  }
 }
 
 std::string_view Expr::eval_text(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env, Value* first) const {
-  // The common cases in a small frame; the rest (memo, value stack) in
+  // The shapes that skip the memo in a small frame; the rest in
   // eval_text_rest(), whose frame is large.
-  if (kind == Kind::kLiteral) return literal;
-  if (simple) {
-    // Read straight into the caller's Value: a Value written field by field
-    // and then copied whole stalls on store forwarding.
-    Value local;
-    Value& v = first ? *first : local;
-    if (kind == Kind::kPath) return path->read_first(scope, ctx, v) && !v.text.empty() ? v.text : std::string_view{};
-    return read_simple(scope, ctx, v) ? v.text : std::string_view{};
+  switch (shape) {
+    case Shape::kLiteral:
+      return literal;
+    case Shape::kPath:
+    case Shape::kRead:
+      // Read straight into the caller's Value: a Value written field by field
+      // and then copied whole stalls on store forwarding.
+      if (first) return read_simple(scope, ctx, *first) ? first->text : std::string_view{};
+      {
+        Value v;
+        return read_simple(scope, ctx, v) ? v.text : std::string_view{};
+      }
+    case Shape::kReadTest: {
+      // A $switch on "(.1 ?? .4) | exists": the read decides.
+      Value v;
+      if (args[0]->read_simple(scope, ctx, v) != (fn == kExists)) return {};
+      if (first) *first = Value{kTrueText, Cursor{}, false, false};
+      return kTrueText;
+    }
+    case Shape::kDirect: {
+      Value local;
+      Value& v = first ? *first : local;
+      return eval_one(scope, ctx, env, v) && !v.text.empty() ? v.text : std::string_view{};
+    }
+    default:
+      return eval_text_rest(scope, ctx, env, first);
   }
-  return eval_text_rest(scope, ctx, env, first);
 }
 
 std::string_view Expr::eval_text_rest(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env, Value* first) const {
-  if (kind == Kind::kCall && (fn == kExists || fn == kEmpty) && args[0]->simple) {
-    // `x | exists` / `x | empty` of a direct read (a $switch on "(.1 ?? .4) |
-    // exists"): the read decides, without the value stack or the memo.
-    Value v;
-    const bool has = args[0]->read_simple(scope, ctx, v);
-    if (has != (fn == kExists)) return {};
-    if (first) *first = Value{kTrueText, Cursor{}, false, false};
-    return kTrueText;
-  }
-  // The first non-empty value: a function of one value on one local Value,
-  // anything else through the value stack.
-  auto compute = [&](Value& v) -> bool {
-    if (unary) return eval_unary(scope, ctx, env, v) && !v.text.empty();
+  Value local;
+  Value& v = first ? *first : local;
+  // The first non-empty value, into v: a direct expression without the value
+  // stack, anything else through it.
+  auto compute = [&]() -> bool {
+    if (direct) return eval_first(scope, ctx, env, v);
     const std::size_t base = ctx.stack.size();
     const std::size_t n = eval(scope, ctx, env);
     bool found = false;
@@ -793,45 +891,59 @@ std::string_view Expr::eval_text_rest(const Scope& scope, EvalContext& ctx, cons
     ctx.stack.resize(base);
     return found;
   };
-  Value v;
-  if (memo_id == 0) {
-    if (!compute(v)) return {};
-    if (first) *first = v;
-    return v.text;
-  }
-  const void* key = reinterpret_cast<const void*>(memo_id);
-  MemoEntry* m = ctx.memo_slot(key, scope.cursor);
-  if (m->generation == ctx.generation && m->expr == key && EvalContext::same(m->cursor, scope.cursor)) {
+  if (memo_id == 0) return compute() ? v.text : std::string_view{};
+  MemoEntry* m = ctx.memo_slot(memo_key, scope.cursor);
+  if (m->generation == ctx.generation && m->expr == memo_key.expr && EvalContext::same(m->cursor, scope.cursor)) {
     if (first && !m->first.text.empty()) *first = m->first;
     return m->first.text;
   }
   // (compute() may evaluate other memoised expressions into this slot: the
   // whole entry is written after it.)
-  const bool found = compute(v);
-  m->expr = key;
+  const bool found = compute();
+  m->expr = memo_key.expr;
   m->cursor = scope.cursor;
   m->generation = ctx.generation;
-  if (found) {
-    m->first = v;
-    if (first) *first = v;
-  } else {
+  if (!found) {
     m->first.text = {};
+    return {};
   }
-  return m->first.text;
+  m->first = v;
+  return v.text;
 }
 
-namespace {
-// What a true comparison or logic expression reads as.
-}  // namespace
+inline bool Expr::truth(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) const {
+  // Truth is "has a non-empty value": !eval_text().empty(), by shape.
+  switch (shape) {
+    case Shape::kLiteral:
+      return !literal.empty();
+    case Shape::kPath:
+    case Shape::kRead: {
+      Value v;
+      return read_simple(scope, ctx, v);
+    }
+    case Shape::kReadTest: {
+      Value v;
+      return args[0]->read_simple(scope, ctx, v) == (fn == kExists);
+    }
+    case Shape::kDirect: {
+      Value v;
+      return eval_one(scope, ctx, env, v) && !v.text.empty();
+    }
+    case Shape::kLogic:
+      return memo_id ? eval_logic(scope, ctx, env) : test(scope, ctx, env);
+    default:
+      return !eval_text_rest(scope, ctx, env, nullptr).empty();
+  }
+}
 
 bool Expr::test(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) const {
   switch (kind) {
     case Kind::kAnd:
-      return args[0]->eval_bool(scope, ctx, env) && args[1]->eval_bool(scope, ctx, env);
+      return args[0]->truth(scope, ctx, env) && args[1]->truth(scope, ctx, env);
     case Kind::kOr:
-      return args[0]->eval_bool(scope, ctx, env) || args[1]->eval_bool(scope, ctx, env);
+      return args[0]->truth(scope, ctx, env) || args[1]->truth(scope, ctx, env);
     case Kind::kNot:
-      return !args[0]->eval_bool(scope, ctx, env);
+      return !args[0]->truth(scope, ctx, env);
     case Kind::kEq:
     case Kind::kNe: {
       // Both sides' first values; the views stay valid (input, arena, plan).
@@ -840,9 +952,7 @@ bool Expr::test(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) con
       return (a == b) == (kind == Kind::kEq);
     }
     case Kind::kIn:
-      if (args[1]->kind == Kind::kList &&
-          std::all_of(args[1]->args.begin(), args[1]->args.end(),
-                      [](const auto& item) { return item->kind == Kind::kLiteral; })) {
+      if (direct) {  // a list of literals
         const std::string_view a = args[0]->eval_text(scope, ctx, env);
         if (a.empty()) return false;
         for (const auto& item : args[1]->args)
@@ -857,32 +967,19 @@ bool Expr::test(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) con
 }
 
 bool Expr::eval_bool(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) const {
-  // Truth is "has a non-empty value": !eval_text().empty(), with its common
-  // cases in this small frame. Logic and comparisons: eval_logic().
-  const bool logic = kind == Kind::kAnd || kind == Kind::kOr || kind == Kind::kNot || kind == Kind::kEq ||
-                     kind == Kind::kNe || kind == Kind::kIn;
-  if (logic) return eval_logic(scope, ctx, env);
-  if (kind == Kind::kLiteral) return !literal.empty();
-  if (simple) {
-    Value v;
-    if (kind == Kind::kPath) return path->read_first(scope, ctx, v) && !v.text.empty();
-    return read_simple(scope, ctx, v);
-  }
-  return !eval_text_rest(scope, ctx, env, nullptr).empty();
+  return truth(scope, ctx, env);
 }
 
 bool Expr::eval_logic(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) const {
   // Logic and comparisons are decided without the value stack (test());
   // whole expressions still go through the memo, which records the truth as
   // eval() would give it ("true" or nothing).
-  if (memo_id == 0) return test(scope, ctx, env);
-  const void* key = reinterpret_cast<const void*>(memo_id);
-  MemoEntry* m = ctx.memo_slot(key, scope.cursor);
-  if (m->generation == ctx.generation && m->expr == key && EvalContext::same(m->cursor, scope.cursor))
+  MemoEntry* m = ctx.memo_slot(memo_key, scope.cursor);
+  if (m->generation == ctx.generation && m->expr == memo_key.expr && EvalContext::same(m->cursor, scope.cursor))
     return !m->first.text.empty();
   const bool truth = test(scope, ctx, env);
   // (test() may have evaluated other memoised expressions into this slot.)
-  m->expr = key;
+  m->expr = memo_key.expr;
   m->cursor = scope.cursor;
   m->generation = ctx.generation;
   m->first = Value{};
@@ -897,6 +994,13 @@ std::size_t Expr::eval(const Scope& scope, EvalContext& ctx, const RuntimeEnv& e
     Value v;
     v.text = t;
     st.push_back(v);
+  };
+  // A direct expression: its one value (or none), without the stack below.
+  auto push_one = [&]() -> std::size_t {
+    Value v;
+    if (!eval_one(scope, ctx, env, v)) return 0;
+    st.push_back(v);
+    return 1;
   };
   auto finish_bool = [&](bool b) -> std::size_t {
     st.resize(base);
@@ -922,12 +1026,14 @@ std::size_t Expr::eval(const Scope& scope, EvalContext& ctx, const RuntimeEnv& e
       return n;
     }
     case Kind::kFallback: {
+      if (direct) return push_one();
       std::size_t n = args[0]->eval(scope, ctx, env);
       if (truthy(st, base, n)) return n;
       st.resize(base);
       return args[1]->eval(scope, ctx, env);
     }
     case Kind::kConcat: {
+      if (direct) return push_one();
       std::size_t n1 = args[0]->eval(scope, ctx, env);
       std::string_view a = first_text(st, base, n1);
       std::size_t n2 = args[1]->eval(scope, ctx, env);
@@ -978,12 +1084,7 @@ std::size_t Expr::eval(const Scope& scope, EvalContext& ctx, const RuntimeEnv& e
   }
 
   // ---- functions ----
-  if (unary) {
-    Value v;
-    if (!eval_unary(scope, ctx, env, v)) return 0;
-    st.push_back(v);
-    return 1;
-  }
+  if (direct) return push_one();
   std::size_t n = args[0]->eval(scope, ctx, env);
   auto arg_text = [&](std::size_t i) -> std::string_view {
     // Arguments after the first are evaluated after the values; read and drop.

@@ -59,16 +59,34 @@ struct Expr {
   // Single-value paths and literals, alone or in `??` chains: eval_text reads
   // them directly (no value stack, no memo: the memo costs as much as the read).
   bool simple = false;
-  // eval() pushes at most one value: a literal, a `single` path, `??` of those.
-  bool one_value = false;
-  // A function of one value (date, decimal, map('t'), rangeLow...) applied to
-  // a one_value argument: evaluated on a local Value (eval_unary), without
-  // the value stack.
-  bool unary = false;
+  // eval() pushes at most one value, and eval_one() gives it without the value
+  // stack: literals, `single` paths, `??` and `+` of those, functions of one
+  // value (date, map('t'), exists...) of those, logic decided by test().
+  bool direct = false;
+  // How eval_text() and eval_bool() begin; decided by compile_expression().
+  enum class Shape : unsigned char {
+    kLiteral,   // `literal`
+    kPath,      // a `simple` path: its first value with text
+    kRead,      // other `simple` expressions (`??` chains): the first of `reads` with text
+    kReadTest,  // `x | exists`, `x | empty` of a simple x: decided by the read, no memo
+    kDirect,    // a `direct` sub-expression (no memo): eval_one()
+    kLogic,     // and / or / not / = / != / in: test(), through the memo when whole
+    kOther,     // eval_text_rest(): the memo, then eval_one() or the value stack
+  };
+  Shape shape = Shape::kOther;
   int fn = -1;                 // function id for kCall
   // Identity for the per-message memo: the same text means the same value in
   // the same scope, wherever it is written. 0 for sub-expressions (no memo).
   std::size_t memo_id = 0;
+  MemoKey memo_key;            // memo_id's part of EvalContext::memo_slot()
+  // A `simple` expression as the reads it tries in order: a path, or a
+  // literal when `path` is null (one step for a path or literal alone).
+  // Views into this tree's own paths and literals.
+  struct ReadStep {
+    const SourcePath* path = nullptr;
+    std::string_view literal;
+  };
+  std::vector<ReadStep> reads;
   std::unique_ptr<SourcePath> path;
   const CodeTable* table = nullptr;
   std::vector<std::unique_ptr<Expr>> args;
@@ -85,15 +103,25 @@ struct Expr {
   bool eval_bool(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) const;
 
  private:
-  bool read_simple(const Scope& scope, EvalContext& ctx, Value& out) const;
-  // eval_text() past its literal and `simple` cases.
+  // For `simple` expressions: the first value with text, into `out`; false
+  // when there is none (`out` then unspecified). read_chain(): the same
+  // through `reads`, for any simple shape.
+  [[gnu::always_inline]] bool read_simple(const Scope& scope, EvalContext& ctx, Value& out) const;
+  bool read_chain(const Scope& scope, EvalContext& ctx, Value& out) const;
+  // For `direct` expressions: what eval() would push, into `out` (its
+  // content is unspecified when false); false when it pushes nothing.
+  // `out.text` may be empty when true.
+  bool eval_one(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env, Value& out) const;
+  // For `direct` or `simple` expressions: the first value with text that
+  // eval() would push, into `out`; false when there is none.
+  [[gnu::always_inline]] bool eval_first(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env, Value& out) const;
+  // eval_bool() in the caller's frame (logic decides its operands with it).
+  [[gnu::always_inline]] bool truth(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) const;
+  // eval_text() of the shapes kLogic and kOther.
   [[gnu::noinline]] std::string_view eval_text_rest(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env,
                                                     Value* first) const;
-  // For `unary` calls: what eval() would push, into `out` (a fresh Value);
-  // false when it pushes nothing. `out.text` may be empty when true.
-  bool eval_unary(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env, Value& out) const;
   bool test(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) const;
-  // eval_bool() of and / or / not / = / != / in.
+  // eval_bool() of whole and / or / not / = / != / in: test() through the memo.
   [[gnu::noinline]] bool eval_logic(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) const;
 };
 
