@@ -452,6 +452,27 @@ void location_of(const Value& v, EvalContext& ctx, std::string& out) {
 }  // namespace
 
 bool decimal_form(std::string_view in, std::string& buf, std::string_view& out) {
+  // Most values are already in the form: digits, at most one '.' followed by
+  // digits, no leading zero but a lone one. They are accepted in one pass;
+  // anything else goes the general way below.
+  if (!in.empty() && in.front() >= '0' && in.front() <= '9' && in.back() >= '0' && in.back() <= '9' &&
+      (in.front() != '0' || in.size() == 1 || in[1] == '.')) {
+    bool dot = false, plain = true;
+    for (std::size_t i = 1; i + 1 < in.size(); ++i) {
+      const char c = in[i];
+      if (c >= '0' && c <= '9') continue;
+      if (c == '.' && !dot) {
+        dot = true;
+        continue;
+      }
+      plain = false;
+      break;
+    }
+    if (plain) {
+      out = in;
+      return true;
+    }
+  }
   while (!in.empty() && in.front() == ' ') in.remove_prefix(1);
   while (!in.empty() && in.back() == ' ') in.remove_suffix(1);
   if (in.empty()) return false;
