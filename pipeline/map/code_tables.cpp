@@ -21,11 +21,26 @@ std::string lower(std::string_view s) {
 }  // namespace
 
 namespace {
+// The key's first eight bytes packed in one word, read with at most two
+// loads: with the key's size, equal words mean equal bytes [0, 8) (shorter
+// keys are covered by overlapping loads, not padded).
 inline std::uint64_t key_head(std::string_view k) noexcept {
-  std::uint64_t h = 0;
-  const std::size_t n = k.size() < 8 ? k.size() : 8;
-  for (std::size_t i = 0; i < n; ++i) h |= std::uint64_t{static_cast<unsigned char>(k[i])} << (8 * i);
-  return h;
+  const char* p = k.data();
+  const std::size_t n = k.size();
+  if (n >= 8) {
+    std::uint64_t h;
+    std::memcpy(&h, p, 8);
+    return h;
+  }
+  if (n >= 4) {
+    std::uint32_t lo, hi;
+    std::memcpy(&lo, p, 4);
+    std::memcpy(&hi, p + n - 4, 4);
+    return lo | std::uint64_t{hi} << 32;
+  }
+  if (n == 0) return 0;
+  return std::uint64_t{static_cast<unsigned char>(p[0])} | std::uint64_t{static_cast<unsigned char>(p[n / 2])} << 8 |
+         std::uint64_t{static_cast<unsigned char>(p[n - 1])} << 16;
 }
 inline std::uint64_t key_hash(std::uint64_t head, std::size_t size) noexcept {
   return (head + size) * 0x9E3779B97F4A7C15ull;
