@@ -190,9 +190,13 @@ struct EvalContext {
   std::vector<DateMemo> dates = std::vector<DateMemo>(kDateMemos);
   DateMemo* date_memo(int target, std::string_view in) noexcept {
     std::uint64_t head = 0, tail = 0;
-    const std::size_t k = in.size() < 8 ? in.size() : 8;
-    std::memcpy(&head, in.data(), k);
-    std::memcpy(&tail, in.data() + in.size() - k, k);
+    if (in.size() >= 8) {  // timestamps: fixed-size loads, no memcpy call
+      std::memcpy(&head, in.data(), 8);
+      std::memcpy(&tail, in.data() + in.size() - 8, 8);
+    } else {
+      std::memcpy(&head, in.data(), in.size());
+      std::memcpy(&tail, in.data(), in.size());
+    }
     std::uint64_t h = (head * 0x9E3779B97F4A7C15ull) ^ (tail * 0xC2B2AE3D27D4EB4Full) ^ (in.size() << 3) ^ static_cast<std::uint64_t>(target);
     return &dates[(h ^ (h >> 29)) & (kDateMemos - 1)];
   }
