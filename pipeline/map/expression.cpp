@@ -529,7 +529,7 @@ const std::vector<std::string>& function_names() {
 
 namespace {
 // Functions whose eval() is a per-value transform of the piped value alone
-// (no other argument is evaluated at run time): see apply_unary().
+// (no other argument is evaluated at run time): see unary_apply().
 bool is_unary_fn(int fn) {
   switch (fn) {
     case kDate: case kDateTime: case kInstant: case kTime: case kDecimal: case kInteger: case kPositiveInt:
@@ -540,6 +540,8 @@ bool is_unary_fn(int fn) {
       return false;
   }
 }
+
+Expr::ApplyFn unary_apply(int fn);
 
 bool is_logic(Expr::Kind k) {
   return k == Expr::Kind::kAnd || k == Expr::Kind::kOr || k == Expr::Kind::kNot || k == Expr::Kind::kEq ||
@@ -561,6 +563,7 @@ void classify(Expr& e) {
     args_direct = args_direct && a->direct;
   }
   const bool two = e.args.size() == 2;
+  if (e.kind == Expr::Kind::kCall) e.apply = unary_apply(e.fn);
   switch (e.kind) {
     case Expr::Kind::kLiteral: e.simple = true; break;
     case Expr::Kind::kPath: e.simple = e.path && !e.path->multi; break;
@@ -644,167 +647,167 @@ namespace {
 
 // One value through a function of one value (is_unary_fn): what eval()'s
 // per-value transform does to each value it keeps. False: the value is
-// dropped (after any warning or failure the function gives for it).
-bool apply_unary(const Expr& x, Value& v, EvalContext& ctx, const RuntimeEnv& env) {
+// dropped (after any warning or failure the function gives for it). One
+// function per family, chosen at compile time (Expr::apply).
+bool apply_date(const Expr& x, Value& v, EvalContext& ctx, const RuntimeEnv& env) {
   const int fn = x.fn;
+  EvalContext::DateMemo* memo = ctx.date_memo(fn, v.text);
+  if (memo->generation == ctx.generation && memo->target == fn && memo->in == v.text) {
+    v.text = memo->out;
+    return true;
+  }
+  const DateTarget target = fn == kDate       ? DateTarget::kDate
+                            : fn == kDateTime ? DateTarget::kDateTime
+                            : fn == kInstant  ? DateTarget::kInstant
+                                              : DateTarget::kTime;
+  std::string err;
+  if (!convert_hl7_datetime(v.text, target, env.zone, ctx.convert, err)) {
+    location_of(v, ctx, ctx.location);
+    ctx.warn("DATE_INVALID", ctx.location, std::string(kFns[fn].name) + ": " + err + "; element omitted");
+    return false;
+  }
+  memo->generation = ctx.generation;
+  memo->target = fn;
+  memo->in = v.text;
+  v.text = memo->out = ctx.arena.copy(ctx.convert);
+  return true;
+}
+
+bool apply_number(const Expr& x, Value& v, EvalContext& ctx, const RuntimeEnv&) {
+  const int fn = x.fn;
+  std::string_view form;
+  bool ok = decimal_form(v.text, ctx.convert, form);
+  if (ok && fn != kDecimal) ok = form.find('.') == std::string_view::npos;
+  if (ok && fn == kPositiveInt) ok = form != "0" && form[0] != '-';
+  if (!ok) {
+    location_of(v, ctx, ctx.location);
+    ctx.warn("NUMBER_INVALID", ctx.location, std::string("not a valid ") + kFns[fn].name + "; element omitted");
+    return false;
+  }
+  // A view of the input (or arena) as it stands, else a copy of what was built.
+  v.text = form.data() == ctx.convert.data() ? ctx.arena.copy(form) : form;
+  return true;
+}
+
+bool apply_case(const Expr& x, Value& v, EvalContext& ctx, const RuntimeEnv&) {
+  char* p = ctx.arena.alloc(v.text.size());
+  for (std::size_t i = 0; i < v.text.size(); ++i)
+    p[i] = static_cast<char>(x.fn == kUpper ? std::toupper(static_cast<unsigned char>(v.text[i]))
+                                            : std::tolower(static_cast<unsigned char>(v.text[i])));
+  v.text = std::string_view(p, v.text.size());
+  return true;
+}
+
+bool apply_trim(const Expr&, Value& v, EvalContext&, const RuntimeEnv&) {
+  while (!v.text.empty() && std::isspace(static_cast<unsigned char>(v.text.front()))) v.text.remove_prefix(1);
+  while (!v.text.empty() && std::isspace(static_cast<unsigned char>(v.text.back()))) v.text.remove_suffix(1);
+  return !v.text.empty();
+}
+
+bool apply_nhs_number(const Expr&, Value& v, EvalContext& ctx, const RuntimeEnv&) {
+  std::string d = normalise_nhs_number(v.text);
+  if (d.empty()) {
+    location_of(v, ctx, ctx.location);
+    ctx.warn("NHS_NUMBER_INVALID", ctx.location,
+             "identifier fails the NHS number Modulus 11 check; not emitted as an NHS number");
+    return false;
+  }
+  v.text = ctx.arena.copy(d);
+  return true;
+}
+
+bool apply_code(const Expr& x, Value& v, EvalContext& ctx, const RuntimeEnv&) {
+  const int fn = x.fn;
+  const CodeTable& t = *x.table;
+  const CodeEntry* e = t.find(v.text);
+  if (!e) {
+    switch (t.unmapped) {
+      case UnmappedPolicy::kKeepOriginal:
+        if (fn == kMap) return true;
+        if (fn == kSystem) {
+          v.text = t.source_system;
+          return !v.text.empty();
+        }
+        return false;
+      case UnmappedPolicy::kDefault:
+        e = &t.default_entry;
+        break;
+      case UnmappedPolicy::kDrop:
+        // A lookup that finds nothing is the table's declared answer
+        // (e.g. an assigning authority with no known system).
+        return false;
+      case UnmappedPolicy::kError:
+        location_of(v, ctx, ctx.location);
+        ctx.fail("CODE_UNMAPPED", ctx.location, "code not in table " + t.name + " (unmapped: error)");
+        return false;
+    }
+  }
+  v.text = fn == kMap       ? std::string_view(e->code)
+           : fn == kDisplay ? std::string_view(e->display)
+                            : std::string_view(e->system.empty() ? t.target_system : e->system);
+  return !v.text.empty();
+}
+
+bool apply_range(const Expr& x, Value& v, EvalContext& ctx, const RuntimeEnv&) {
+  std::string_view t = v.text;
+  while (!t.empty() && t.front() == ' ') t.remove_prefix(1);
+  while (!t.empty() && t.back() == ' ') t.remove_suffix(1);
+  std::string_view lo, hi;
+  if (!t.empty() && (t.front() == '<' || t.front() == '>')) {
+    bool less = t.front() == '<';
+    t.remove_prefix(1);
+    if (!t.empty() && t.front() == '=') t.remove_prefix(1);
+    (less ? hi : lo) = t;
+  } else {
+    // "a-b" (a may be negative: split at a '-' that follows a digit)
+    std::size_t dash = std::string_view::npos;
+    for (std::size_t i = 1; i < t.size(); ++i)
+      if (t[i] == '-' && (std::isdigit(static_cast<unsigned char>(t[i - 1])) || t[i - 1] == ' ')) {
+        dash = i;
+        break;
+      }
+    if (dash == std::string_view::npos) return false;
+    lo = t.substr(0, dash);
+    hi = t.substr(dash + 1);
+  }
+  std::string_view pick = x.fn == kRangeLow ? lo : hi;
+  std::string_view form;
+  if (!decimal_form(pick, ctx.convert, form)) return false;
+  v.text = form.data() == ctx.convert.data() ? ctx.arena.copy(form) : form;
+  return true;
+}
+
+bool apply_base64(const Expr&, Value& v, EvalContext& ctx, const RuntimeEnv&) {
+  static const char* tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string_view in = v.text;
+  std::size_t len = (in.size() + 2) / 3 * 4;
+  char* p = ctx.arena.alloc(len);
+  std::size_t o = 0;
+  for (std::size_t i = 0; i < in.size(); i += 3) {
+    std::uint32_t b = static_cast<unsigned char>(in[i]) << 16;
+    if (i + 1 < in.size()) b |= static_cast<unsigned char>(in[i + 1]) << 8;
+    if (i + 2 < in.size()) b |= static_cast<unsigned char>(in[i + 2]);
+    p[o++] = tbl[(b >> 18) & 63];
+    p[o++] = tbl[(b >> 12) & 63];
+    p[o++] = i + 1 < in.size() ? tbl[(b >> 6) & 63] : '=';
+    p[o++] = i + 2 < in.size() ? tbl[b & 63] : '=';
+  }
+  v.text = std::string_view(p, len);
+  return true;
+}
+
+// The apply_* function of a function of one value; nullptr for the others.
+Expr::ApplyFn unary_apply(int fn) {
   switch (fn) {
-    case kDate:
-    case kDateTime:
-    case kInstant:
-    case kTime: {
-      DateTarget target = fn == kDate ? DateTarget::kDate
-                          : fn == kDateTime ? DateTarget::kDateTime
-                          : fn == kInstant ? DateTarget::kInstant
-                                           : DateTarget::kTime;
-      std::string err;
-      {
-        EvalContext::DateMemo* memo = ctx.date_memo(fn, v.text);
-        if (memo->generation == ctx.generation && memo->target == fn && memo->in == v.text) {
-          v.text = memo->out;
-          return true;
-        }
-        if (!convert_hl7_datetime(v.text, target, env.zone, ctx.convert, err)) {
-          location_of(v, ctx, ctx.location);
-          ctx.warn("DATE_INVALID", ctx.location, std::string(kFns[fn].name) + ": " + err + "; element omitted");
-          return false;
-        }
-        memo->generation = ctx.generation;
-        memo->target = fn;
-        memo->in = v.text;
-        v.text = memo->out = ctx.arena.copy(ctx.convert);
-        return true;
-      }
-    }
-    case kDecimal:
-    case kInteger:
-    case kPositiveInt:
-      {
-        std::string_view form;
-        bool ok = decimal_form(v.text, ctx.convert, form);
-        if (ok && fn != kDecimal) ok = form.find('.') == std::string_view::npos;
-        if (ok && fn == kPositiveInt) ok = form != "0" && form[0] != '-';
-        if (!ok) {
-          location_of(v, ctx, ctx.location);
-          ctx.warn("NUMBER_INVALID", ctx.location, std::string("not a valid ") + kFns[fn].name + "; element omitted");
-          return false;
-        }
-        // A view of the input (or arena) as it stands, else a copy of what was built.
-        v.text = form.data() == ctx.convert.data() ? ctx.arena.copy(form) : form;
-        return true;
-      }
-    case kUpper:
-    case kLower:
-      {
-        char* p = ctx.arena.alloc(v.text.size());
-        for (std::size_t i = 0; i < v.text.size(); ++i)
-          p[i] = static_cast<char>(fn == kUpper ? std::toupper(static_cast<unsigned char>(v.text[i]))
-                                                : std::tolower(static_cast<unsigned char>(v.text[i])));
-        v.text = std::string_view(p, v.text.size());
-        return true;
-      }
-    case kTrim:
-      {
-        while (!v.text.empty() && std::isspace(static_cast<unsigned char>(v.text.front()))) v.text.remove_prefix(1);
-        while (!v.text.empty() && std::isspace(static_cast<unsigned char>(v.text.back()))) v.text.remove_suffix(1);
-        return !v.text.empty();
-      }
-    case kNhsNumber:
-      {
-        std::string d = normalise_nhs_number(v.text);
-        if (d.empty()) {
-          location_of(v, ctx, ctx.location);
-          ctx.warn("NHS_NUMBER_INVALID", ctx.location,
-                   "identifier fails the NHS number Modulus 11 check; not emitted as an NHS number");
-          return false;
-        }
-        v.text = ctx.arena.copy(d);
-        return true;
-      }
-    case kMap:
-    case kDisplay:
-    case kSystem: {
-      const CodeTable& t = *x.table;
-      {
-        const CodeEntry* e = t.find(v.text);
-        if (!e) {
-          switch (t.unmapped) {
-            case UnmappedPolicy::kKeepOriginal:
-              if (fn == kMap) return true;
-              if (fn == kSystem) {
-                v.text = t.source_system;
-                return !v.text.empty();
-              }
-              return false;
-            case UnmappedPolicy::kDefault:
-              e = &t.default_entry;
-              break;
-            case UnmappedPolicy::kDrop:
-              // A lookup that finds nothing is the table's declared answer
-              // (e.g. an assigning authority with no known system).
-              return false;
-            case UnmappedPolicy::kError:
-              location_of(v, ctx, ctx.location);
-              ctx.fail("CODE_UNMAPPED", ctx.location, "code not in table " + t.name + " (unmapped: error)");
-              return false;
-          }
-        }
-        v.text = fn == kMap ? std::string_view(e->code)
-                 : fn == kDisplay ? std::string_view(e->display)
-                                  : std::string_view(e->system.empty() ? t.target_system : e->system);
-        return !v.text.empty();
-      }
-    }
-    case kRangeLow:
-    case kRangeHigh:
-      {
-        std::string_view t = v.text;
-        while (!t.empty() && t.front() == ' ') t.remove_prefix(1);
-        while (!t.empty() && t.back() == ' ') t.remove_suffix(1);
-        std::string_view lo, hi;
-        if (!t.empty() && (t.front() == '<' || t.front() == '>')) {
-          bool less = t.front() == '<';
-          t.remove_prefix(1);
-          if (!t.empty() && t.front() == '=') t.remove_prefix(1);
-          (less ? hi : lo) = t;
-        } else {
-          // "a-b" (a may be negative: split at a '-' that follows a digit)
-          std::size_t dash = std::string_view::npos;
-          for (std::size_t i = 1; i < t.size(); ++i)
-            if (t[i] == '-' && (std::isdigit(static_cast<unsigned char>(t[i - 1])) || t[i - 1] == ' ')) {
-              dash = i;
-              break;
-            }
-          if (dash == std::string_view::npos) return false;
-          lo = t.substr(0, dash);
-          hi = t.substr(dash + 1);
-        }
-        std::string_view pick = fn == kRangeLow ? lo : hi;
-        std::string_view form;
-        if (!decimal_form(pick, ctx.convert, form)) return false;
-        v.text = form.data() == ctx.convert.data() ? ctx.arena.copy(form) : form;
-        return true;
-      }
-    case kBase64:
-      {
-        static const char* tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        std::string_view in = v.text;
-        std::size_t len = (in.size() + 2) / 3 * 4;
-        char* p = ctx.arena.alloc(len);
-        std::size_t o = 0;
-        for (std::size_t i = 0; i < in.size(); i += 3) {
-          std::uint32_t b = static_cast<unsigned char>(in[i]) << 16;
-          if (i + 1 < in.size()) b |= static_cast<unsigned char>(in[i + 1]) << 8;
-          if (i + 2 < in.size()) b |= static_cast<unsigned char>(in[i + 2]);
-          p[o++] = tbl[(b >> 18) & 63];
-          p[o++] = tbl[(b >> 12) & 63];
-          p[o++] = i + 1 < in.size() ? tbl[(b >> 6) & 63] : '=';
-          p[o++] = i + 2 < in.size() ? tbl[b & 63] : '=';
-        }
-        v.text = std::string_view(p, len);
-        return true;
-      }
-    default:
-      return false;
+    case kDate: case kDateTime: case kInstant: case kTime: return apply_date;
+    case kDecimal: case kInteger: case kPositiveInt: return apply_number;
+    case kUpper: case kLower: return apply_case;
+    case kTrim: return apply_trim;
+    case kNhsNumber: return apply_nhs_number;
+    case kMap: case kDisplay: case kSystem: return apply_code;
+    case kRangeLow: case kRangeHigh: return apply_range;
+    case kBase64: return apply_base64;
+    default: return nullptr;
   }
 }
 
@@ -852,7 +855,7 @@ bool Expr::eval_one(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env,
         out.text = kTrueText;
         return true;
       }
-      return args[0]->eval_first(scope, ctx, env, out) && apply_unary(*this, out, ctx, env);
+      return args[0]->eval_first(scope, ctx, env, out) && apply(*this, out, ctx, env);
     default:  // logic
       if (!test(scope, ctx, env)) return false;
       out = Value{};
@@ -1144,7 +1147,7 @@ std::size_t Expr::eval(const Scope& scope, EvalContext& ctx, const RuntimeEnv& e
     case kRangeLow:
     case kRangeHigh:
     case kBase64:
-      return transform([&](Value& v) { return apply_unary(*this, v, ctx, env); });
+      return transform([&](Value& v) { return apply(*this, v, ctx, env); });
     case kFirst:
     case kLast: {
       Value pick;

@@ -75,6 +75,10 @@ struct Expr {
   };
   Shape shape = Shape::kOther;
   int fn = -1;                 // function id for kCall
+  // For functions of one value (date, map('t'), rangeLow...): what the
+  // function does to each value eval() keeps; false drops the value.
+  using ApplyFn = bool (*)(const Expr&, Value&, EvalContext&, const RuntimeEnv&);
+  ApplyFn apply = nullptr;
   // Identity for the per-message memo: the same text means the same value in
   // the same scope, wherever it is written. 0 for sub-expressions (no memo).
   std::size_t memo_id = 0;
