@@ -866,14 +866,19 @@ bool Expr::eval_one(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env,
 
 std::string_view Expr::eval_text(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env, Value* first) const {
   // The shapes that skip the memo in a small frame; the rest in
-  // eval_text_rest(), whose frame is large.
+  // eval_text_rest(), whose frame is large. Most are one path (tested before
+  // the switch: a jump table costs more than a compare).
+  if (shape == Shape::kPath) {
+    // Read straight into the caller's Value: a Value written field by field
+    // and then copied whole stalls on store forwarding.
+    if (first) return read_simple(scope, ctx, *first) ? first->text : std::string_view{};
+    Value v;
+    return read_simple(scope, ctx, v) ? v.text : std::string_view{};
+  }
   switch (shape) {
     case Shape::kLiteral:
       return literal;
-    case Shape::kPath:
     case Shape::kRead:
-      // Read straight into the caller's Value: a Value written field by field
-      // and then copied whole stalls on store forwarding.
       if (first) return read_simple(scope, ctx, *first) ? first->text : std::string_view{};
       {
         Value v;
@@ -937,6 +942,10 @@ std::string_view Expr::eval_text_rest(const Scope& scope, EvalContext& ctx, cons
 
 inline bool Expr::truth(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) const {
   // Truth is "has a non-empty value": !eval_text().empty(), by shape.
+  if (shape == Shape::kPath) {
+    Value v;
+    return read_simple(scope, ctx, v);
+  }
   switch (shape) {
     case Shape::kLiteral:
       return !literal.empty();
