@@ -60,33 +60,42 @@ void CodeTable::build_index() {
   }
 }
 
-const CodeEntry* CodeTable::find(std::string_view code) const {
-  // Probe the index (same answers as entries.find(), keys being unique).
-  const auto probe = [this](std::string_view k) -> const CodeEntry* {
-    const std::uint64_t head = key_head(k);
-    const std::size_t mask = index.size() - 1;
-    for (std::size_t i = key_hash(head, k.size()) >> index_shift;; i = (i + 1) & mask) {
-      const IndexSlot& s = index[i];
-      if (!s.entry) return nullptr;
-      if (s.head == head && s.size == k.size() && (k.size() <= 8 || std::memcmp(s.key + 8, k.data() + 8, k.size() - 8) == 0))
-        return s.entry;
-    }
-  };
-  if (case_sensitive) {
-    if (!index.empty()) return probe(code);
-    auto it = entries.find(code);
-    return it == entries.end() ? nullptr : &it->second;
+namespace {
+// Probes the index (same answers as entries.find(), keys being unique).
+inline const CodeEntry* probe_index(const CodeTable& t, std::string_view k) {
+  const std::uint64_t head = key_head(k);
+  const std::size_t mask = t.index.size() - 1;
+  for (std::size_t i = key_hash(head, k.size()) >> t.index_shift;; i = (i + 1) & mask) {
+    const CodeTable::IndexSlot& s = t.index[i];
+    if (!s.entry) return nullptr;
+    if (s.head == head && s.size == k.size() && (k.size() <= 8 || std::memcmp(s.key + 8, k.data() + 8, k.size() - 8) == 0))
+      return s.entry;
+  }
+}
+
+// find() of case-insensitive tables and of tables without an index.
+[[gnu::noinline]] const CodeEntry* find_general(const CodeTable& t, std::string_view code) {
+  if (t.case_sensitive) {
+    auto it = t.entries.find(code);
+    return it == t.entries.end() ? nullptr : &it->second;
   }
   char buf[64];
   if (code.size() <= sizeof buf) {
     for (std::size_t i = 0; i < code.size(); ++i)
       buf[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(code[i])));
-    if (!index.empty()) return probe(std::string_view(buf, code.size()));
-    auto it = entries.find(std::string_view(buf, code.size()));
-    return it == entries.end() ? nullptr : &it->second;
+    if (!t.index.empty()) return probe_index(t, std::string_view(buf, code.size()));
+    auto it = t.entries.find(std::string_view(buf, code.size()));
+    return it == t.entries.end() ? nullptr : &it->second;
   }
-  auto it = entries.find(lower(code));
-  return it == entries.end() ? nullptr : &it->second;
+  auto it = t.entries.find(lower(code));
+  return it == t.entries.end() ? nullptr : &it->second;
+}
+}  // namespace
+
+const CodeEntry* CodeTable::find(std::string_view code) const {
+  // The common case (case-sensitive, indexed) in a small frame.
+  if (case_sensitive && !index.empty()) return probe_index(*this, code);
+  return find_general(*this, code);
 }
 
 void CodeTables::load_directory(const std::string& dir, Diagnostics& diags) {
