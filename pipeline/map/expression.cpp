@@ -848,14 +848,14 @@ bool Expr::eval_one(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env,
       return true;
     }
     case Kind::kCall:
-      if (fn == kExists || fn == kEmpty) {
+      if (apply) return args[0]->eval_first(scope, ctx, env, out) && apply(*this, out, ctx, env);
+      {  // exists, empty
         Value v;
         if (args[0]->eval_first(scope, ctx, env, v) != (fn == kExists)) return false;
         out = Value{};
         out.text = kTrueText;
         return true;
       }
-      return args[0]->eval_first(scope, ctx, env, out) && apply(*this, out, ctx, env);
     default:  // logic
       if (!test(scope, ctx, env)) return false;
       out = Value{};
