@@ -438,6 +438,14 @@ bool truthy(const std::vector<Value>& st, std::size_t base, std::size_t n) {
   return false;
 }
 
+// a + b in the arena (what `+` gives when both sides have text).
+std::string_view joined(EvalContext& ctx, std::string_view a, std::string_view b) {
+  char* p = ctx.arena.alloc(a.size() + b.size());
+  std::memcpy(p, a.data(), a.size());
+  std::memcpy(p + a.size(), b.data(), b.size());
+  return {p, a.size() + b.size()};
+}
+
 std::string_view first_text(const std::vector<Value>& st, std::size_t base, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i)
     if (!st[base + i].text.empty()) return st[base + i].text;
@@ -840,10 +848,7 @@ bool Expr::eval_one(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env,
       if (!has_a || !has_b || a.text.empty() || b.text.empty()) return false;
       // Keep the input position of whichever part came from the message (traces, warnings).
       out = !a.has_cursor && b.has_cursor ? b : a;
-      char* p = ctx.arena.alloc(a.text.size() + b.text.size());
-      std::memcpy(p, a.text.data(), a.text.size());
-      std::memcpy(p + a.text.size(), b.text.data(), b.text.size());
-      out.text = std::string_view(p, a.text.size() + b.text.size());
+      out.text = joined(ctx, a.text, b.text);
       out.explicit_null = false;
       return true;
     }
@@ -1076,10 +1081,7 @@ std::size_t Expr::eval(const Scope& scope, EvalContext& ctx, const RuntimeEnv& e
       if (!keep.has_cursor && n2 && st[base + n1].has_cursor) keep = st[base + n1];
       st.resize(base);
       if (a.empty() || b.empty()) return 0;
-      char* p = ctx.arena.alloc(a.size() + b.size());
-      std::memcpy(p, a.data(), a.size());
-      std::memcpy(p + a.size(), b.data(), b.size());
-      keep.text = std::string_view(p, a.size() + b.size());
+      keep.text = joined(ctx, a, b);
       keep.explicit_null = false;
       st.push_back(keep);
       return 1;

@@ -371,7 +371,7 @@ class StructureMatcher {
     const Segment& seg = m_.segments_[static_cast<std::size_t>(seg_index)];
     const bool valid_id = is_segment_id(seg.name);
     if (valid_id) {
-      const std::uint32_t key = segment_key(seg.name);
+      const std::uint32_t key = seg.key;  // the scanner stored segment_key(seg.name)
       for (int d = depth_ - 1; d >= 0; --d) {
         if (try_frame(d, key, seg_index)) return;
       }
