@@ -8,6 +8,7 @@
 
 #include "pipeline/core/fhir_json.h"
 #include "pipeline/map/code_tables.h"
+#include "pipeline/map/dom_writes.h"
 #include "pipeline/map/resource_id.h"
 
 namespace dxnorm::map {
@@ -138,6 +139,33 @@ class ConstantBuilder {
   std::set<const TemplateNode*> walked_;
 };
 
+// The most members an object node's body can write (TemplateNode::object_capacity).
+std::uint32_t object_bound(const TemplateNode& n, int depth = 0) {
+  if (depth > 32) return 16;  // fragments do not nest that deep; rapidjson grows the rest
+  std::uint32_t b = static_cast<std::uint32_t>(n.members.size()) + (n.ref ? 1 : 0) + (n.translate ? 2 : 0);
+  for (const TemplateNode* f : n.merges) b += object_bound(*f, depth + 1);
+  if (const TemplateNode* sw = n.switch_node.get()) {
+    std::uint32_t most = 0;
+    auto consider = [&](const TemplateNode* c) {
+      if (c && c->kind == TemplateNode::Kind::kObject) most = std::max(most, object_bound(*c, depth + 1));
+    };
+    for (const auto& c : sw->cases) consider(c.node.get());
+    consider(sw->default_case.get());
+    b += most;
+  }
+  return b;
+}
+
+// Sets object_capacity on `node` and every node it owns.
+void set_object_capacities(TemplateNode& node) {
+  if (node.kind == TemplateNode::Kind::kObject) node.object_capacity = object_bound(node);
+  for (auto& m : node.members) set_object_capacities(*m.node);
+  for (auto& i : node.items) set_object_capacities(*i);
+  for (auto& c : node.cases) set_object_capacities(*c.node);
+  if (node.default_case) set_object_capacities(*node.default_case);
+  if (node.switch_node) set_object_capacities(*node.switch_node);
+}
+
 }  // namespace
 
 void prepare_constants(CompiledMapping& mapping) {
@@ -147,6 +175,10 @@ void prepare_constants(CompiledMapping& mapping) {
     if (r.body) b.walk(*r.body);
   for (auto& [key, f] : mapping.fragments)
     if (f) b.walk(*f);
+  for (auto& r : mapping.resources)
+    if (r.body) set_object_capacities(*r.body);
+  for (auto& [key, f] : mapping.fragments)
+    if (f) set_object_capacities(*f);
 }
 
 Output::Output()
@@ -171,10 +203,6 @@ void MappingEngine::trace(const SourceLoc& rule, const Value* src, std::string_v
 }
 
 MappingEngine::MappingEngine() = default;
-
-rapidjson::Value MappingEngine::str(std::string_view s) {
-  return rapidjson::Value(s.data(), static_cast<rapidjson::SizeType>(s.size()), doc_->GetAllocator());
-}
 
 std::string_view MappingEngine::pooled(std::string_view a, std::string_view b, std::string_view c) {
   const std::size_t n = a.size() + b.size() + c.size();
@@ -325,49 +353,53 @@ Status MappingEngine::convert(const CompiledMapping& mapping, const SourceDocume
   }
 
   // Phase 2: build the resources.
-  out.bundle.SetObject();
-  out.bundle.AddMember("resourceType", "Bundle", alloc);
+  dom::set_object(out.bundle, 4, alloc);
+  put_ref(out.bundle, "resourceType", "Bundle");
   if (!message.identity().empty()) {
     std::string_view bkeys[] = {mapping.name, message.identity(), message.sender()};
     char bid[kResourceIdLength];
     write_resource_id("Bundle", bkeys, bid);
-    out.bundle.AddMember("id", str(std::string_view(bid, kResourceIdLength)), alloc);
+    put_copy(out.bundle, "id", std::string_view(bid, kResourceIdLength));
   }
-  out.bundle.AddMember("type", "transaction", alloc);
+  put_ref(out.bundle, "type", "transaction");
   // meta.source names the sending system: evaluated once, in message scope.
   std::string_view meta_source;
   if (mapping.meta_source) meta_source = mapping.meta_source->eval_text(*root, ctx_, env_);
   // Copied into the document once; every resource's meta refers to it.
   if (!meta_source.empty()) meta_source = pooled(meta_source);
-  rapidjson::Value entries(rapidjson::kArrayType);
-  entries.Reserve(static_cast<rapidjson::SizeType>(instances_.size()), alloc);
+  rapidjson::Value entries;
+  dom::set_array(entries, static_cast<std::uint32_t>(instances_.size()), alloc);
   for (const Instance& inst : instances_) {
     if (inst.skipped) continue;
     const ResourceDef& def = mapping.resources[static_cast<std::size_t>(inst.def)];
-    rapidjson::Value res(rapidjson::kObjectType);
-    res.AddMember("resourceType", plan_text(def.type), alloc);
-    res.AddMember("id", pooled_ref(inst.id), alloc);
+    rapidjson::Value res;
+    dom::set_object(res, 3 + def.body->object_capacity, alloc);
+    put_ref(res, "resourceType", def.type);  // plan text
+    put_ref(res, "id", inst.id);             // in the pool
     if (!meta_source.empty()) {
-      rapidjson::Value meta(rapidjson::kObjectType);
-      meta.AddMember("source", pooled_ref(meta_source), alloc);
-      res.AddMember("meta", meta, alloc);
+      rapidjson::Value meta;
+      dom::set_object(meta, 1, alloc);
+      put_ref(meta, "source", meta_source);  // in the pool
+      put(res, "meta", meta);
     }
     if (trace_) trace_path_ = "Bundle.entry[" + std::to_string(entries.Size()) + "].resource";
     // resourceType, id and meta are in already; templates cannot write the
     // first two and `meta` is marked may_exist by the loader.
     emit_object_members(*def.body, *inst.scope, res, false);
     if (ctx_.failed) break;
-    rapidjson::Value entry(rapidjson::kObjectType);
-    entry.AddMember("fullUrl", pooled_ref(inst.full_url), alloc);
-    entry.AddMember("resource", res, alloc);
-    rapidjson::Value req(rapidjson::kObjectType);
-    req.AddMember("method", "PUT", alloc);
-    req.AddMember("url", pooled_ref(pooled(def.type, "/", inst.id)), alloc);
-    entry.AddMember("request", req, alloc);
+    rapidjson::Value entry;
+    dom::set_object(entry, 3, alloc);
+    put_ref(entry, "fullUrl", inst.full_url);
+    put(entry, "resource", res);
+    rapidjson::Value req;
+    dom::set_object(req, 2, alloc);
+    put_ref(req, "method", "PUT");
+    put_ref(req, "url", pooled(def.type, "/", inst.id));
+    put(entry, "request", req);
     entries.PushBack(entry, alloc);
     out.resources.push_back(ResourceOut{def.type, inst.id, def.name});
   }
-  out.bundle.AddMember("entry", entries, alloc);
+  put(out.bundle, "entry", entries);
   if (ctx_.failed) {
     return make_error(StatusCode::kInvalidInput, Stage::kMap, ctx_.fail_code, ctx_.fail_location, ctx_.fail_message);
   }
@@ -403,7 +435,7 @@ bool MappingEngine::emit_primitive(const TemplateNode& node, std::string_view te
       std::memcpy(p + 1, s.data(), s.size());
       p[s.size() + 1] = '\0';
       // The pool owns the bytes; the value only refers to them.
-      out.SetString(rapidjson::StringRef(p, static_cast<rapidjson::SizeType>(s.size() + 1)));
+      dom::set_string_ref(out, p, s.size() + 1);
       return true;
     }
     case PrimKind::kInteger: {
@@ -428,7 +460,7 @@ bool MappingEngine::emit_primitive(const TemplateNode& node, std::string_view te
       while (!text.empty() && space(text.front())) text.remove_prefix(1);
       while (!text.empty() && space(text.back())) text.remove_suffix(1);
       if (text.empty()) return false;
-      out = str(text);
+      dom::set_string_copy(out, text, alloc);
       return true;
     }
     case PrimKind::kString: {
@@ -439,7 +471,7 @@ bool MappingEngine::emit_primitive(const TemplateNode& node, std::string_view te
           break;
         }
       if (blank) return false;
-      out = str(text);
+      dom::set_string_copy(out, text, alloc);
       return true;
     }
     case PrimKind::kNone:
@@ -479,10 +511,10 @@ void MappingEngine::copy_constant(const rapidjson::Value& c, rapidjson::Value& o
   auto& alloc = doc_->GetAllocator();
   switch (c.GetType()) {
     case rapidjson::kStringType:
-      out.SetString(rapidjson::StringRef(c.GetString(), c.GetStringLength()));
+      dom::set_string_ref(out, c.GetString(), c.GetStringLength());
       return;
     case rapidjson::kArrayType:
-      out.SetArray().Reserve(c.Size(), alloc);
+      dom::set_array(out, c.Size(), alloc);
       for (const auto& item : c.GetArray()) {
         rapidjson::Value v;
         copy_constant(item, v);
@@ -490,11 +522,11 @@ void MappingEngine::copy_constant(const rapidjson::Value& c, rapidjson::Value& o
       }
       return;
     case rapidjson::kObjectType:
-      out.SetObject();
+      dom::set_object(out, c.MemberCount(), alloc);
       for (const auto& m : c.GetObject()) {
         rapidjson::Value v;
         copy_constant(m.value, v);
-        out.AddMember(rapidjson::StringRef(m.name.GetString(), m.name.GetStringLength()), v, alloc);
+        dom::add_member(out, std::string_view(m.name.GetString(), m.name.GetStringLength()), v, alloc);
       }
       return;
     default:
@@ -549,7 +581,7 @@ bool MappingEngine::emit_body(const TemplateNode& node, const Scope& scope, rapi
       }
       return false;
     case TemplateNode::Kind::kObject: {
-      out.SetObject();
+      dom::set_object(out, node.object_capacity, doc_->GetAllocator());
       if (node.ref && !emit_reference(*node.ref, scope, out)) return false;
       if (node.translate && !emit_translate(*node.translate, scope, out)) return false;
       emit_object_members(node, scope, out, out.MemberCount() > 0);
@@ -675,7 +707,7 @@ void MappingEngine::emit_object_members(const TemplateNode& node, const Scope& s
       // Most FHIR arrays hold one or two items: rapidjson would reserve 16
       // slots on the first push (the pool then spreads every message over
       // ~10x the memory it writes).
-      v.SetArray().Reserve(2, doc_->GetAllocator());
+      dom::set_array(v, 2, alloc);
       emit_into_array(*m.node, scope, v);
       produced = !v.Empty();
     } else {
@@ -692,7 +724,7 @@ void MappingEngine::emit_object_members(const TemplateNode& node, const Scope& s
         continue;
       }
     }
-    obj.AddMember(name, v, alloc);
+    dom::add_member(obj, m.json_name, v, alloc);
     if (ctx_.failed) return;
   }
 }
@@ -739,7 +771,7 @@ const MappingEngine::Instance* MappingEngine::resolve_ref(const RefSpec& ref, co
 bool MappingEngine::emit_reference(const RefSpec& ref, const Scope& scope, rapidjson::Value& obj) {
   const Instance* inst = resolve_ref(ref, scope);
   if (!inst) return false;
-  obj.AddMember("reference", pooled_ref(inst->full_url), doc_->GetAllocator());
+  put_ref(obj, "reference", inst->full_url);  // in the pool
   if (trace_) {
     std::size_t mark = trace_path_.size();
     trace_path_ += ".reference";
@@ -769,8 +801,9 @@ void MappingEngine::emit_reference_all(const TemplateNode& node, const Scope& sc
     }
     if (std::find(seen.begin(), seen.end(), inst.full_url) != seen.end()) continue;
     seen.push_back(inst.full_url);
-    rapidjson::Value obj(rapidjson::kObjectType);
-    obj.AddMember("reference", pooled_ref(inst.full_url), alloc);
+    rapidjson::Value obj;
+    dom::set_object(obj, 1 + node.object_capacity, alloc);
+    put_ref(obj, "reference", inst.full_url);  // in the pool
     std::size_t mark = trace_path_.size();
     if (trace_) {
       trace_path_ += "[" + std::to_string(array.Size()) + "]";
@@ -810,25 +843,31 @@ bool MappingEngine::emit_translate(const TranslateSpec& t, const Scope& scope, r
         return false;
     }
   }
-  rapidjson::Value coding(rapidjson::kArrayType);
-  coding.Reserve(2, alloc);
+  rapidjson::Value coding;
+  dom::set_array(coding, 2, alloc);
   std::string_view tsys;
   if (e) {
     tsys = e->system.empty() ? std::string_view(t.table->target_system) : std::string_view(e->system);
-    rapidjson::Value c(rapidjson::kObjectType);
-    if (!tsys.empty()) c.AddMember("system", plan_text(tsys), alloc);
-    c.AddMember("code", plan_text(e->code), alloc);
-    if (!e->display.empty()) c.AddMember("display", plan_text(e->display), alloc);
+    // Code-table text is plan text: referred to, not copied.
+    rapidjson::Value c;
+    dom::set_object(c, 3, alloc);
+    if (!tsys.empty()) put_ref(c, "system", tsys);
+    put_ref(c, "code", e->code);
+    if (!e->display.empty()) put_ref(c, "display", e->display);
     coding.PushBack(c, alloc);
   }
   if (!e || tsys != orig_system || e->code != code) {
-    rapidjson::Value c(rapidjson::kObjectType);
-    if (!orig_system.empty()) c.AddMember("system", orig_system_in_plan ? plan_text(orig_system) : str(orig_system), alloc);
-    c.AddMember("code", str(code), alloc);
-    if (!display.empty()) c.AddMember("display", str(display), alloc);
+    rapidjson::Value c;
+    dom::set_object(c, 3, alloc);
+    if (!orig_system.empty()) {
+      if (orig_system_in_plan) put_ref(c, "system", orig_system);
+      else put_copy(c, "system", orig_system);
+    }
+    put_copy(c, "code", code);
+    if (!display.empty()) put_copy(c, "display", display);
     coding.PushBack(c, alloc);
   }
-  obj.AddMember("coding", coding, alloc);
+  put(obj, "coding", coding);
   if (trace_) {
     std::size_t mark = trace_path_.size();
     trace_path_ += ".coding";
@@ -837,7 +876,7 @@ bool MappingEngine::emit_translate(const TranslateSpec& t, const Scope& scope, r
   }
   if (t.text) {
     std::string_view text = t.text->eval_text(scope, ctx_, env_);
-    if (!text.empty()) obj.AddMember("text", str(text), alloc);
+    if (!text.empty()) put_copy(obj, "text", text);
   }
   return true;
 }

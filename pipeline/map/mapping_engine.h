@@ -16,6 +16,7 @@
 
 #include "pipeline/core/issue.h"
 #include "pipeline/core/status.h"
+#include "pipeline/map/dom_writes.h"
 #include "pipeline/map/eval_types.h"
 #include "pipeline/map/mapping_plan.h"
 
@@ -101,18 +102,28 @@ class MappingEngine {
   const Instance* resolve_ref(const RefSpec& ref, const Scope& scope);
   const Scope* new_scope(const Cursor& c, const Scope* parent, std::uint32_t index);
 
-  rapidjson::Value str(std::string_view s);
+  // Members of the output document, each value written with one store
+  // (dom_writes.h). put_ref refers to `text`, which must live as long as the
+  // document: the document's pool (pooled()) or the plan's own text (resource
+  // types, code-table entries; the lifetime rule of CompiledMapping::constants).
+  // put_copy copies it into the pool.
+  void put(rapidjson::Value& obj, std::string_view name, rapidjson::Value& v) {
+    dom::add_member(obj, name, v, doc_->GetAllocator());
+  }
+  void put_ref(rapidjson::Value& obj, std::string_view name, std::string_view text) {
+    rapidjson::Value v;
+    dom::set_string_ref(v, text);
+    put(obj, name, v);
+  }
+  void put_copy(rapidjson::Value& obj, std::string_view name, std::string_view text) {
+    rapidjson::Value v;
+    dom::set_string_copy(v, text, doc_->GetAllocator());
+    put(obj, name, v);
+  }
   void copy_constant(const rapidjson::Value& c, rapidjson::Value& out);
   void trace(const SourceLoc& rule, const Value* src, std::string_view what = {});
   // Copies into the output document's pool; the view lives as long as the document.
   std::string_view pooled(std::string_view a, std::string_view b = {}, std::string_view c = {});
-  // A string value that refers to bytes already in the document's pool.
-  static rapidjson::Value pooled_ref(std::string_view s) {
-    return rapidjson::Value(rapidjson::StringRef(s.data(), static_cast<rapidjson::SizeType>(s.size())));
-  }
-  // A string value that refers to the plan's own text (resource types, code
-  // table entries), not copied: the lifetime rule of CompiledMapping::constants.
-  static rapidjson::Value plan_text(std::string_view s) { return pooled_ref(s); }
 
   // Tracing (only when asked): the FHIR path being written.
   std::vector<TraceEntry>* trace_ = nullptr;

@@ -5,6 +5,7 @@
 
 #include <rapidjson/document.h>
 
+#include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
@@ -83,6 +84,12 @@ struct TemplateNode {
   // only of them), built at load time; null when it depends on the message.
   // Strings in it refer to the plan's own text (see CompiledMapping::constants).
   const rapidjson::Value* constant = nullptr;
+  // kObject: how many members its body can write at most (its members,
+  // $ref, $translate, the fragments it merges, its largest $switch case),
+  // set by prepare_constants(). The engine allocates that many member slots
+  // up front (see dom_writes.h); fragments may write the same name twice, so
+  // it can exceed what is written, never fall short.
+  std::uint32_t object_capacity = 0;
 
   // kLiteral / kExpr
   ExprPtr expr;
@@ -149,8 +156,9 @@ struct CompiledMapping {
   std::unique_ptr<Constants> constants;
 };
 
-// Finds the template nodes whose body is constant and builds their values
-// (called once by the loader, after every node is compiled).
+// Finds the template nodes whose body is constant and builds their values,
+// and sets every object node's object_capacity (called once by the loader,
+// after every node is compiled).
 void prepare_constants(CompiledMapping& mapping);
 
 }  // namespace dxnorm::map

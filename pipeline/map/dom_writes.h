@@ -1,0 +1,135 @@
+// Writing the output document's values with one 16-byte store each.
+//
+// Why: rapidjson 1.1.0 on x86-64 (RAPIDJSON_48BITPOINTER_OPTIMIZATION) keeps
+// a value's 16-bit type flags in the top bits of its 64-bit pointer word. Its
+// setters (SetString, StringRef values, SetObject + the first AddMember,
+// SetArray + Reserve) store the flags with a 2-byte store and then read the
+// whole word back to merge the pointer in; AddMember and PushBack then copy
+// the finished 16-byte value with one load. Neither load can be served from
+// the smaller stores still in flight (store-to-load forwarding needs one
+// store that covers the load), so each waits until they reach the cache.
+// The map stage writes ~1,300 members per benchmark message and perf put
+// these waits on the hottest instructions of AddMember, copy_constant and
+// emit_primitive. The helpers below build the same bytes in registers and
+// store them at once; AddMember / PushBack then read what one store wrote.
+//
+// Contract: each helper leaves `v` exactly as the rapidjson call named in its
+// comment would (same bytes, hence same type, text and ownership flags), so
+// everything downstream (validator, serializer, CopyFrom) sees no difference.
+// Hazard: this depends on rapidjson's private layout. The size and the
+// pointer optimisation are checked here; the flag values and layouts are
+// checked against values rapidjson builds itself, byte for byte, in
+// tests/unit/map/dom_writes_test.cpp. A rapidjson upgrade must pass it.
+#pragma once
+
+#include <rapidjson/document.h>
+
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+namespace dxnorm::map::dom {
+
+static_assert(sizeof(rapidjson::Value) == 16, "dom_writes.h assumes rapidjson's 16-byte values");
+static_assert(RAPIDJSON_48BITPOINTER_OPTIMIZATION, "dom_writes.h assumes flags in the pointer word's top 16 bits");
+static_assert(sizeof(rapidjson::SizeType) == 4, "dom_writes.h assumes 32-bit sizes");
+static_assert(sizeof(rapidjson::Value::Member) == 32, "dom_writes.h assumes 32-byte members");
+
+// rapidjson's private flag values (GenericValue's enum), checked by the test.
+inline constexpr std::uint64_t kConstStringFlags = 0x0405;  // kStringType | kStringFlag
+inline constexpr std::uint64_t kCopyStringFlags = 0x0C05;   // ... | kCopyFlag
+inline constexpr std::uint64_t kShortStringFlags = 0x1C05;  // ... | kCopyFlag | kInlineStrFlag
+inline constexpr std::uint64_t kObjectFlags = 0x0003;       // kObjectType
+inline constexpr std::uint64_t kArrayFlags = 0x0004;        // kArrayType
+// ShortString: up to 13 chars inline, NUL after them, byte 13 = 13 - length.
+inline constexpr std::size_t kShortMax = 13;
+
+// Bytes 0-7 and 8-15 of v, in one store.
+inline void store(rapidjson::Value& v, std::uint64_t lo, std::uint64_t hi) noexcept {
+#if defined(__SSE2__)
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(&v),
+                   _mm_set_epi64x(static_cast<long long>(hi), static_cast<long long>(lo)));
+#else
+  const std::uint64_t w[2] = {lo, hi};
+  std::memcpy(static_cast<void*>(&v), w, sizeof w);
+#endif
+}
+
+inline std::uint64_t pointer_word(const void* p, std::uint64_t flags) noexcept {
+  return static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(p)) | flags << 48;
+}
+
+// v.SetString(rapidjson::StringRef(s, n)): refers to s, which must outlive
+// the document (plan text, the document's pool).
+inline void set_string_ref(rapidjson::Value& v, const char* s, std::size_t n) noexcept {
+  store(v, static_cast<std::uint32_t>(n), pointer_word(s, kConstStringFlags));
+}
+inline void set_string_ref(rapidjson::Value& v, std::string_view s) noexcept { set_string_ref(v, s.data(), s.size()); }
+
+// Up to 8 bytes of s (n <= 8) as a little-endian word, reading only s[0, n).
+inline std::uint64_t load_upto8(const char* s, std::size_t n) noexcept {
+  std::uint64_t a = 0, b = 0;
+  if (n >= 4) {
+    std::uint32_t x, y;
+    std::memcpy(&x, s, 4);
+    std::memcpy(&y, s + n - 4, 4);
+    a = x;
+    b = static_cast<std::uint64_t>(y) << (8 * (n - 4));  // overlaps a on equal bytes
+  } else if (n > 0) {
+    const auto* u = reinterpret_cast<const unsigned char*>(s);
+    a = u[0];
+    b = static_cast<std::uint64_t>(u[n / 2]) << (8 * (n / 2)) | static_cast<std::uint64_t>(u[n - 1]) << (8 * (n - 1));
+  }
+  return a | b;
+}
+
+// v.SetString(s.data(), s.size(), alloc): a copy; up to 13 bytes inline
+// (no allocation), longer ones in the pool with a NUL after them.
+inline void set_string_copy(rapidjson::Value& v, std::string_view s, rapidjson::MemoryPoolAllocator<>& alloc) {
+  const std::size_t n = s.size();
+  if (n <= kShortMax) {
+    std::uint64_t lo, hi;
+    if (n <= 8) {
+      lo = load_upto8(s.data(), n);
+      hi = 0;
+    } else {
+      std::memcpy(&lo, s.data(), 8);
+      hi = load_upto8(s.data() + 8, n - 8);
+    }
+    hi |= static_cast<std::uint64_t>(kShortMax - n) << 40 | kShortStringFlags << 48;
+    store(v, lo, hi);
+    return;
+  }
+  char* p = static_cast<char*>(alloc.Malloc(n + 1));
+  std::memcpy(p, s.data(), n);
+  p[n] = '\0';
+  store(v, static_cast<std::uint32_t>(n), pointer_word(p, kCopyStringFlags));
+}
+
+// v.SetObject() followed by room for `capacity` members (what rapidjson's
+// first AddMember allocates, 16, when capacity is 0 it allocates nothing).
+inline void set_object(rapidjson::Value& v, std::uint32_t capacity, rapidjson::MemoryPoolAllocator<>& alloc) {
+  void* members = capacity ? alloc.Malloc(capacity * sizeof(rapidjson::Value::Member)) : nullptr;
+  store(v, static_cast<std::uint64_t>(capacity) << 32, pointer_word(members, kObjectFlags));
+}
+
+// v.SetArray().Reserve(capacity, alloc).
+inline void set_array(rapidjson::Value& v, std::uint32_t capacity, rapidjson::MemoryPoolAllocator<>& alloc) {
+  void* items = capacity ? alloc.Malloc(capacity * sizeof(rapidjson::Value)) : nullptr;
+  store(v, static_cast<std::uint64_t>(capacity) << 32, pointer_word(items, kArrayFlags));
+}
+
+// obj.AddMember(rapidjson::StringRef(name), value, alloc), the name written
+// in one store (`value` is left null, as AddMember leaves it).
+inline void add_member(rapidjson::Value& obj, std::string_view name, rapidjson::Value& value,
+                       rapidjson::MemoryPoolAllocator<>& alloc) {
+  rapidjson::Value n;
+  set_string_ref(n, name);
+  obj.AddMember(n, value, alloc);
+}
+
+}  // namespace dxnorm::map::dom
