@@ -87,9 +87,43 @@ inline std::uint64_t load_upto8(const char* s, std::size_t n) noexcept {
   return a | b;
 }
 
+// A bump allocator over blocks taken from the document's pool: the same
+// memory and lifetime as the pool's own Malloc (its blocks are never freed
+// one by one), without a call per allocation. Allocations are 8-byte
+// aligned, as rapidjson's. rapidjson itself (AddMember / PushBack growing an
+// object or array) still allocates from the pool directly; its Realloc
+// copies blocks it did not hand out last, so the two mix safely.
+class PoolBump {
+ public:
+  void reset(rapidjson::MemoryPoolAllocator<>& pool) noexcept {
+    pool_ = &pool;
+    next_ = end_ = nullptr;
+  }
+  void* Malloc(std::size_t n) {
+    n = (n + 7) & ~std::size_t{7};
+    if (static_cast<std::size_t>(end_ - next_) < n) refill(n);
+    char* p = next_;
+    next_ += n;
+    return p;
+  }
+
+ private:
+  static constexpr std::size_t kBlock = 8192;
+  [[gnu::noinline]] void refill(std::size_t n) {
+    const std::size_t size = n > kBlock ? n : kBlock;
+    next_ = static_cast<char*>(pool_->Malloc(size));
+    end_ = next_ + size;
+  }
+  rapidjson::MemoryPoolAllocator<>* pool_ = nullptr;
+  char* next_ = nullptr;
+  char* end_ = nullptr;
+};
+
 // v.SetString(s.data(), s.size(), alloc): a copy; up to 13 bytes inline
-// (no allocation), longer ones in the pool with a NUL after them.
-inline void set_string_copy(rapidjson::Value& v, std::string_view s, rapidjson::MemoryPoolAllocator<>& alloc) {
+// (no allocation), longer ones in the pool with a NUL after them. (Alloc:
+// the document's MemoryPoolAllocator or a PoolBump over it.)
+template <class Alloc>
+inline void set_string_copy(rapidjson::Value& v, std::string_view s, Alloc& alloc) {
   const std::size_t n = s.size();
   if (n <= kShortMax) {
     std::uint64_t lo, hi;
@@ -112,13 +146,15 @@ inline void set_string_copy(rapidjson::Value& v, std::string_view s, rapidjson::
 
 // v.SetObject() followed by room for `capacity` members (what rapidjson's
 // first AddMember allocates, 16, when capacity is 0 it allocates nothing).
-inline void set_object(rapidjson::Value& v, std::uint32_t capacity, rapidjson::MemoryPoolAllocator<>& alloc) {
+template <class Alloc>
+inline void set_object(rapidjson::Value& v, std::uint32_t capacity, Alloc& alloc) {
   void* members = capacity ? alloc.Malloc(capacity * sizeof(rapidjson::Value::Member)) : nullptr;
   store(v, static_cast<std::uint64_t>(capacity) << 32, pointer_word(members, kObjectFlags));
 }
 
 // v.SetArray().Reserve(capacity, alloc).
-inline void set_array(rapidjson::Value& v, std::uint32_t capacity, rapidjson::MemoryPoolAllocator<>& alloc) {
+template <class Alloc>
+inline void set_array(rapidjson::Value& v, std::uint32_t capacity, Alloc& alloc) {
   void* items = capacity ? alloc.Malloc(capacity * sizeof(rapidjson::Value)) : nullptr;
   store(v, static_cast<std::uint64_t>(capacity) << 32, pointer_word(items, kArrayFlags));
 }

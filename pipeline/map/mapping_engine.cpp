@@ -206,7 +206,7 @@ MappingEngine::MappingEngine() = default;
 
 std::string_view MappingEngine::pooled(std::string_view a, std::string_view b, std::string_view c) {
   const std::size_t n = a.size() + b.size() + c.size();
-  char* p = static_cast<char*>(doc_->GetAllocator().Malloc(n + 1));
+  char* p = static_cast<char*>(bump_.Malloc(n + 1));
   char* w = p;
   for (std::string_view part : {a, b, c}) {
     if (part.empty()) continue;
@@ -234,6 +234,7 @@ Status MappingEngine::convert(const CompiledMapping& mapping, const SourceDocume
   out.clear();
   mapping_ = &mapping;
   doc_ = &out.bundle;
+  bump_.reset(out.bundle.GetAllocator());
   ctx_.doc = &message;
   ctx_.format = mapping.source_format;
   if (!ctx_.format || ctx_.format->name() != message.format())
@@ -353,7 +354,7 @@ Status MappingEngine::convert(const CompiledMapping& mapping, const SourceDocume
   }
 
   // Phase 2: build the resources.
-  dom::set_object(out.bundle, 4, alloc);
+  dom::set_object(out.bundle, 4, bump_);
   put_ref(out.bundle, "resourceType", "Bundle");
   if (!message.identity().empty()) {
     std::string_view bkeys[] = {mapping.name, message.identity(), message.sender()};
@@ -368,17 +369,17 @@ Status MappingEngine::convert(const CompiledMapping& mapping, const SourceDocume
   // Copied into the document once; every resource's meta refers to it.
   if (!meta_source.empty()) meta_source = pooled(meta_source);
   rapidjson::Value entries;
-  dom::set_array(entries, static_cast<std::uint32_t>(instances_.size()), alloc);
+  dom::set_array(entries, static_cast<std::uint32_t>(instances_.size()), bump_);
   for (const Instance& inst : instances_) {
     if (inst.skipped) continue;
     const ResourceDef& def = mapping.resources[static_cast<std::size_t>(inst.def)];
     rapidjson::Value res;
-    dom::set_object(res, 3 + def.body->object_capacity, alloc);
+    dom::set_object(res, 3 + def.body->object_capacity, bump_);
     put_ref(res, "resourceType", def.type);  // plan text
     put_ref(res, "id", inst.id);             // in the pool
     if (!meta_source.empty()) {
       rapidjson::Value meta;
-      dom::set_object(meta, 1, alloc);
+      dom::set_object(meta, 1, bump_);
       put_ref(meta, "source", meta_source);  // in the pool
       put(res, "meta", meta);
     }
@@ -388,11 +389,11 @@ Status MappingEngine::convert(const CompiledMapping& mapping, const SourceDocume
     emit_object_members(*def.body, *inst.scope, res, false);
     if (ctx_.failed) break;
     rapidjson::Value entry;
-    dom::set_object(entry, 3, alloc);
+    dom::set_object(entry, 3, bump_);
     put_ref(entry, "fullUrl", inst.full_url);
     put(entry, "resource", res);
     rapidjson::Value req;
-    dom::set_object(req, 2, alloc);
+    dom::set_object(req, 2, bump_);
     put_ref(req, "method", "PUT");
     put_ref(req, "url", pooled(def.type, "/", inst.id));
     put(entry, "request", req);
@@ -419,7 +420,6 @@ const TemplateNode* MappingEngine::pick_case(const TemplateNode& sw, const Scope
 
 bool MappingEngine::emit_primitive(const TemplateNode& node, std::string_view text, const Value* src,
                                    rapidjson::Value& out) {
-  auto& alloc = doc_->GetAllocator();
   auto bad = [&](const char* what) {
     std::string loc;
     if (src && src->has_cursor) ctx_.format->describe(src->cursor, *ctx_.doc, loc);
@@ -430,7 +430,7 @@ bool MappingEngine::emit_primitive(const TemplateNode& node, std::string_view te
     case PrimKind::kDecimal: {
       std::string_view s;
       if (!decimal_form(text, ctx_.convert, s)) return bad("decimal");
-      char* p = static_cast<char*>(alloc.Malloc(s.size() + 2));
+      char* p = static_cast<char*>(bump_.Malloc(s.size() + 2));
       p[0] = fhir::kRawNumberTag;
       std::memcpy(p + 1, s.data(), s.size());
       p[s.size() + 1] = '\0';
@@ -460,7 +460,7 @@ bool MappingEngine::emit_primitive(const TemplateNode& node, std::string_view te
       while (!text.empty() && space(text.front())) text.remove_prefix(1);
       while (!text.empty() && space(text.back())) text.remove_suffix(1);
       if (text.empty()) return false;
-      dom::set_string_copy(out, text, alloc);
+      dom::set_string_copy(out, text, bump_);
       return true;
     }
     case PrimKind::kString: {
@@ -471,7 +471,7 @@ bool MappingEngine::emit_primitive(const TemplateNode& node, std::string_view te
           break;
         }
       if (blank) return false;
-      dom::set_string_copy(out, text, alloc);
+      dom::set_string_copy(out, text, bump_);
       return true;
     }
     case PrimKind::kNone:
@@ -514,7 +514,7 @@ void MappingEngine::copy_constant(const rapidjson::Value& c, rapidjson::Value& o
       dom::set_string_ref(out, c.GetString(), c.GetStringLength());
       return;
     case rapidjson::kArrayType:
-      dom::set_array(out, c.Size(), alloc);
+      dom::set_array(out, c.Size(), bump_);
       for (const auto& item : c.GetArray()) {
         rapidjson::Value v;
         copy_constant(item, v);
@@ -522,7 +522,7 @@ void MappingEngine::copy_constant(const rapidjson::Value& c, rapidjson::Value& o
       }
       return;
     case rapidjson::kObjectType:
-      dom::set_object(out, c.MemberCount(), alloc);
+      dom::set_object(out, c.MemberCount(), bump_);
       for (const auto& m : c.GetObject()) {
         rapidjson::Value v;
         copy_constant(m.value, v);
@@ -581,7 +581,7 @@ bool MappingEngine::emit_body(const TemplateNode& node, const Scope& scope, rapi
       }
       return false;
     case TemplateNode::Kind::kObject: {
-      dom::set_object(out, node.object_capacity, doc_->GetAllocator());
+      dom::set_object(out, node.object_capacity, bump_);
       if (node.ref && !emit_reference(*node.ref, scope, out)) return false;
       if (node.translate && !emit_translate(*node.translate, scope, out)) return false;
       emit_object_members(node, scope, out, out.MemberCount() > 0);
@@ -707,7 +707,7 @@ void MappingEngine::emit_object_members(const TemplateNode& node, const Scope& s
       // Most FHIR arrays hold one or two items: rapidjson would reserve 16
       // slots on the first push (the pool then spreads every message over
       // ~10x the memory it writes).
-      dom::set_array(v, 2, alloc);
+      dom::set_array(v, 2, bump_);
       emit_into_array(*m.node, scope, v);
       produced = !v.Empty();
     } else {
@@ -802,7 +802,7 @@ void MappingEngine::emit_reference_all(const TemplateNode& node, const Scope& sc
     if (std::find(seen.begin(), seen.end(), inst.full_url) != seen.end()) continue;
     seen.push_back(inst.full_url);
     rapidjson::Value obj;
-    dom::set_object(obj, 1 + node.object_capacity, alloc);
+    dom::set_object(obj, 1 + node.object_capacity, bump_);
     put_ref(obj, "reference", inst.full_url);  // in the pool
     std::size_t mark = trace_path_.size();
     if (trace_) {
@@ -844,13 +844,13 @@ bool MappingEngine::emit_translate(const TranslateSpec& t, const Scope& scope, r
     }
   }
   rapidjson::Value coding;
-  dom::set_array(coding, 2, alloc);
+  dom::set_array(coding, 2, bump_);
   std::string_view tsys;
   if (e) {
     tsys = e->system.empty() ? std::string_view(t.table->target_system) : std::string_view(e->system);
     // Code-table text is plan text: referred to, not copied.
     rapidjson::Value c;
-    dom::set_object(c, 3, alloc);
+    dom::set_object(c, 3, bump_);
     if (!tsys.empty()) put_ref(c, "system", tsys);
     put_ref(c, "code", e->code);
     if (!e->display.empty()) put_ref(c, "display", e->display);
@@ -858,7 +858,7 @@ bool MappingEngine::emit_translate(const TranslateSpec& t, const Scope& scope, r
   }
   if (!e || tsys != orig_system || e->code != code) {
     rapidjson::Value c;
-    dom::set_object(c, 3, alloc);
+    dom::set_object(c, 3, bump_);
     if (!orig_system.empty()) {
       if (orig_system_in_plan) put_ref(c, "system", orig_system);
       else put_copy(c, "system", orig_system);

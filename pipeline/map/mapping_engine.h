@@ -117,7 +117,7 @@ class MappingEngine {
   }
   void put_copy(rapidjson::Value& obj, std::string_view name, std::string_view text) {
     rapidjson::Value v;
-    dom::set_string_copy(v, text, doc_->GetAllocator());
+    dom::set_string_copy(v, text, bump_);
     put(obj, name, v);
   }
   void copy_constant(const rapidjson::Value& c, rapidjson::Value& out);
@@ -149,6 +149,7 @@ class MappingEngine {
   RuntimeEnv env_;
   const CompiledMapping* mapping_ = nullptr;
   rapidjson::Document* doc_ = nullptr;
+  dom::PoolBump bump_;  // over doc_'s pool: the values this engine writes
   std::vector<Instance> instances_;
   std::vector<std::string_view> instance_keys_;  // views into the input or the arena (this message)
   std::vector<std::vector<std::size_t>> by_def_;  // instance indexes per resource def
