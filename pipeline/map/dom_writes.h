@@ -159,10 +159,29 @@ inline void set_array(rapidjson::Value& v, std::uint32_t capacity, Alloc& alloc)
   store(v, static_cast<std::uint64_t>(capacity) << 32, pointer_word(items, kArrayFlags));
 }
 
-// obj.AddMember(rapidjson::StringRef(name), value, alloc), the name written
-// in one store (`value` is left null, as AddMember leaves it).
+// obj.AddMember(rapidjson::StringRef(name), value, alloc) (`value` is left
+// null, as AddMember leaves it). When obj has room (set_object), the member
+// is written in place: the name in one store, the value copied; otherwise
+// rapidjson grows the object. The object's words are read with the sizes
+// they were written with (size: 4 bytes, by the last add; capacity and
+// pointer: by set_object's store), so that each load can be forwarded.
 inline void add_member(rapidjson::Value& obj, std::string_view name, rapidjson::Value& value,
                        rapidjson::MemoryPoolAllocator<>& alloc) {
+  char* const o = reinterpret_cast<char*>(&obj);
+  std::uint32_t size, capacity;
+  std::uint64_t word;
+  std::memcpy(&size, o, 4);
+  std::memcpy(&capacity, o + 4, 4);
+  std::memcpy(&word, o + 8, 8);
+  if (size < capacity && (word >> 48) == kObjectFlags) [[likely]] {
+    auto* m = reinterpret_cast<rapidjson::Value::Member*>(static_cast<std::uintptr_t>(word & 0x0000FFFFFFFFFFFFull)) + size;
+    set_string_ref(m->name, name);
+    std::memcpy(static_cast<void*>(&m->value), static_cast<const void*>(&value), sizeof value);
+    ++size;
+    std::memcpy(o, &size, 4);
+    value.SetNull();
+    return;
+  }
   rapidjson::Value n;
   set_string_ref(n, name);
   obj.AddMember(n, value, alloc);
