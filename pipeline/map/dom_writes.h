@@ -159,14 +159,23 @@ inline void set_array(rapidjson::Value& v, std::uint32_t capacity, Alloc& alloc)
   store(v, static_cast<std::uint64_t>(capacity) << 32, pointer_word(items, kArrayFlags));
 }
 
+// add_member() when obj has no room left: rapidjson grows it.
+[[gnu::noinline]] inline void add_member_grown(rapidjson::Value& obj, std::string_view name, rapidjson::Value& value,
+                                               rapidjson::MemoryPoolAllocator<>& alloc) {
+  rapidjson::Value n;
+  set_string_ref(n, name);
+  obj.AddMember(n, value, alloc);
+}
+
 // obj.AddMember(rapidjson::StringRef(name), value, alloc) (`value` is left
 // null, as AddMember leaves it). When obj has room (set_object), the member
 // is written in place: the name in one store, the value copied; otherwise
 // rapidjson grows the object. The object's words are read with the sizes
 // they were written with (size: 4 bytes, by the last add; capacity and
 // pointer: by set_object's store), so that each load can be forwarded.
-inline void add_member(rapidjson::Value& obj, std::string_view name, rapidjson::Value& value,
-                       rapidjson::MemoryPoolAllocator<>& alloc) {
+// Inlined: it is most of what writing a member costs.
+[[gnu::always_inline]] inline void add_member(rapidjson::Value& obj, std::string_view name, rapidjson::Value& value,
+                                              rapidjson::MemoryPoolAllocator<>& alloc) {
   char* const o = reinterpret_cast<char*>(&obj);
   std::uint32_t size, capacity;
   std::uint64_t word;
@@ -182,9 +191,7 @@ inline void add_member(rapidjson::Value& obj, std::string_view name, rapidjson::
     value.SetNull();
     return;
   }
-  rapidjson::Value n;
-  set_string_ref(n, name);
-  obj.AddMember(n, value, alloc);
+  add_member_grown(obj, name, value, alloc);
 }
 
 }  // namespace dxnorm::map::dom
