@@ -657,6 +657,7 @@ class FhirValidator::Walk {
   // type and id once, for reference resolution and the Bundle rules.
   void index_bundle(const Value& bundle) {
     in_bundle_ = true;
+    resolved_.data.fill(nullptr);
     for (const auto& m : bundle.GetObject()) {  // the first of repeated names counts
       const std::string_view n = sv(m.name);
       if (eq(n, "type") && !bundle_type_seen_) {
@@ -728,6 +729,7 @@ class FhirValidator::Walk {
         duplicates_.push_back(&by_url_[k]);
       } else {
         url_slots_[j] = static_cast<std::uint32_t>(k + 1);
+        remember_resolved(address_slot(url.data()), url, &by_url_[k]);
       }
     }
   }
@@ -885,16 +887,41 @@ class FhirValidator::Walk {
   // type the element allows, with depth to spare: then object() and
   // reference() would report nothing, and neither need run. false only
   // means "not shown here". Reads only.
-  [[gnu::noinline]] bool reference_settled(const Value& v, const Prop& p) const;
+  [[gnu::noinline]] bool reference_settled(const Value& v, const Prop& p);
   // Whether the urn:uuid `ref` names an entry of the Bundle whose resource
   // type, if known, the element allows (check_reference() reports nothing).
-  [[gnu::always_inline]] inline bool resolves_to_allowed_entry(std::string_view ref, const Prop& p) const;
+  // Only once index_bundle has run.
+  [[gnu::always_inline]] inline bool resolves_to_allowed_entry(std::string_view ref, const Prop& p);
   // Whether a reference to entry `en` is one check_reference() reports nothing on.
   [[gnu::always_inline]] inline bool allowed_entry(const Entry& en, const Prop& p) const;
   // reference() beyond its common case: resolves the non-empty `ref` again
   // and reports what is wrong with it.
   [[gnu::noinline]] void check_reference(std::string_view ref, const Prop& p);
   [[gnu::always_inline]] inline const Entry* by_url(std::string_view url) const;
+  // by_url() once index_bundle has run (in_bundle_), trying first whether
+  // `url` is a string (the same address and size) it has already resolved:
+  // the map stage shares one string between the references to an entry, or
+  // between them and its fullUrl, and a repeat needs neither hash nor byte
+  // compare. The document does not change during the walk, so the answer
+  // stays right.
+  [[gnu::always_inline]] inline const Entry* by_url_in_bundle(std::string_view url) {
+    const std::size_t k = address_slot(url.data());
+    if (resolved_.data[k] == url.data() && resolved_.size[k] == url.size()) [[likely]] return resolved_.entry[k];
+    const Entry* e = by_url(url);
+    if (e) remember_resolved(k, url, e);
+    return e;
+  }
+  void remember_resolved(std::size_t k, std::string_view url, const Entry* e) {
+    resolved_.data[k] = url.data();
+    resolved_.size[k] = url.size();
+    resolved_.entry[k] = e;
+  }
+  // Strings sit at least 8 bytes apart (rapidjson's allocator aligns them),
+  // so the low three bits are dropped before the multiply: with them a
+  // stride of 48 bytes lands on a handful of slots.
+  [[gnu::always_inline]] static std::size_t address_slot(const char* p) noexcept {
+    return static_cast<std::size_t>(((reinterpret_cast<std::uintptr_t>(p) >> 3) * 0x9E3779B97F4A7C15ull) >> 59);
+  }
   const Entry* by_type_id(std::string_view type, std::string_view id);
   // Slot of a fullUrl in url_slots_: its first, middle and last eight bytes
   // (urn:uuid:s differ at the end, http URLs anywhere near it).
@@ -924,6 +951,15 @@ class FhirValidator::Walk {
   std::vector<std::uint32_t> url_slots_;  // open addressing: 1 + index into by_url_, 0 = empty
   std::size_t url_mask_ = 0;
   std::vector<const Entry*> duplicates_;  // fullUrl seen at a lower position (bdl-7)
+  // by_url()'s answers (never nullptr) by the address of the url's bytes,
+  // direct-mapped by address_slot (a later url takes the slot). Seeded with
+  // the fullUrls. Only `data` is cleared (by index_bundle, before any use):
+  // size and entry are read only where data matched, so were set with it.
+  struct Resolved {
+    std::array<const char*, 32> data;
+    std::array<std::size_t, 32> size;
+    std::array<const Entry*, 32> entry;
+  } resolved_;
   std::vector<Entry> by_type_id_;   // sorted by (type, id); built on first use
   Frame* frame_ = nullptr;          // the innermost resource outside contained[] being walked
   std::size_t next_entry_ = 0;      // the entry (in entries_) whose resource the walk should reach next
@@ -1379,18 +1415,18 @@ const FhirValidator::Walk::Entry* FhirValidator::Walk::by_type_id(std::string_vi
   return it != by_type_id_.end() && it->type == type && it->id == id ? &*it : nullptr;
 }
 
-bool FhirValidator::Walk::reference_settled(const Value& v, const Prop& e) const {
+bool FhirValidator::Walk::reference_settled(const Value& v, const Prop& e) {
   if (!rules_.plain_reference || !in_bundle_ || v.MemberCount() != 1 || path_.depth >= Path::kMaxDepth) return false;
   const auto& m = *v.MemberBegin();
   if (!eq(sv(m.name), "reference") || !m.value.IsString()) return false;
   // A reference equal to a fullUrl that is a valid urn:uuid is a urn:uuid
   // of printable ASCII itself.
-  const Entry* en = by_url(sv(m.value));
+  const Entry* en = by_url_in_bundle(sv(m.value));
   return en && en->uuid_full_url && allowed_entry(*en, e);
 }
 
-inline bool FhirValidator::Walk::resolves_to_allowed_entry(std::string_view ref, const Prop& e) const {
-  const Entry* en = by_url(ref);
+inline bool FhirValidator::Walk::resolves_to_allowed_entry(std::string_view ref, const Prop& e) {
+  const Entry* en = by_url_in_bundle(ref);
   return en && allowed_entry(*en, e);
 }
 
