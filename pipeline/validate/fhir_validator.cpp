@@ -907,6 +907,11 @@ class FhirValidator::Walk {
   [[gnu::always_inline]] inline const Entry* by_url_in_bundle(std::string_view url) {
     const std::size_t k = address_slot(url.data());
     if (resolved_.data[k] == url.data() && resolved_.size[k] == url.size()) [[likely]] return resolved_.entry[k];
+    return resolve_and_remember(k, url);
+  }
+  // by_url_in_bundle() past its memo: out of line, so that its callers stay
+  // small (reference_settled() then saves no registers).
+  [[gnu::noinline]] const Entry* resolve_and_remember(std::size_t k, std::string_view url) {
     const Entry* e = by_url(url);
     if (e) remember_resolved(k, url, e);
     return e;
@@ -1431,7 +1436,9 @@ inline bool FhirValidator::Walk::resolves_to_allowed_entry(std::string_view ref,
 }
 
 inline bool FhirValidator::Walk::allowed_entry(const Entry& en, const Prop& e) const {
-  return en.type.empty() || e.element->target_profiles.empty() || rules_.target_allowed(e, en.type, en.resource_type);
+  // An element without target profiles has targets < 0: target_allowed()
+  // allows anything there.
+  return en.type.empty() || rules_.target_allowed(e, en.type, en.resource_type);
 }
 
 void FhirValidator::Walk::reference(const Value& v, const Prop& e) {
