@@ -9,6 +9,7 @@
 #include <cstring>
 #include <deque>
 #include <memory>
+#include <memory_resource>
 #include <regex>
 #include <stdexcept>
 #include <tuple>
@@ -951,11 +952,17 @@ class FhirValidator::Walk {
   bool has_total_ = false;
   std::string_view bundle_type_;
   const Value* entries_value_ = nullptr;
-  std::vector<EntryInfo> entries_;  // by position in Bundle.entry
-  std::vector<Entry> by_url_;       // entries with a resource, in Bundle order
-  std::vector<std::uint32_t> url_slots_;  // open addressing: 1 + index into by_url_, 0 = empty
+  // Backs the Bundle index below, which is sized once per walk (by_url_ is
+  // reserved, so pointers into it stay valid): a Bundle of up to some 45
+  // entries is indexed without touching the heap; beyond, the resource
+  // takes more from new/delete. Left uninitialized (it is only allocated from).
+  alignas(std::max_align_t) std::array<std::byte, 8192> index_buffer_;
+  std::pmr::monotonic_buffer_resource index_memory_{index_buffer_.data(), index_buffer_.size()};
+  std::pmr::vector<EntryInfo> entries_{&index_memory_};  // by position in Bundle.entry
+  std::pmr::vector<Entry> by_url_{&index_memory_};       // entries with a resource, in Bundle order
+  std::pmr::vector<std::uint32_t> url_slots_{&index_memory_};  // open addressing: 1 + index into by_url_, 0 = empty
   std::size_t url_mask_ = 0;
-  std::vector<const Entry*> duplicates_;  // fullUrl seen at a lower position (bdl-7)
+  std::pmr::vector<const Entry*> duplicates_{&index_memory_};  // fullUrl seen at a lower position (bdl-7)
   // by_url()'s answers (never nullptr) by the address of the url's bytes,
   // direct-mapped by address_slot (a later url takes the slot). Seeded with
   // the fullUrls. Only `data` is cleared (by index_bundle, before any use):
@@ -965,7 +972,7 @@ class FhirValidator::Walk {
     std::array<std::size_t, 32> size;
     std::array<const Entry*, 32> entry;
   } resolved_;
-  std::vector<Entry> by_type_id_;   // sorted by (type, id); built on first use
+  std::pmr::vector<Entry> by_type_id_{&index_memory_};  // sorted by (type, id); built on first use
   Frame* frame_ = nullptr;          // the innermost resource outside contained[] being walked
   std::size_t next_entry_ = 0;      // the entry (in entries_) whose resource the walk should reach next
   // An id string (the same bytes in the document) already shown valid: the
