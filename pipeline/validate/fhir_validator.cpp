@@ -675,6 +675,10 @@ class FhirValidator::Walk {
     const rapidjson::SizeType count = entries_value_->Size();
     entries_.resize(count);
     by_url_.reserve(count);
+    // The last resource type looked up, by address: the map stage writes one
+    // string per type, and entries of a type tend to follow each other.
+    std::string_view last_type;
+    const Type* last_type_rules = nullptr;
     for (rapidjson::SizeType i = 0; i < count; ++i) {
       const Value& en = (*entries_value_)[i];
       if (!en.IsObject()) continue;  // reported by the structural walk
@@ -708,7 +712,11 @@ class FhirValidator::Walk {
         }
         if (type_seen && id_seen) break;
       }
-      info.resource_type = info.type.empty() ? nullptr : rules_.resource_type(info.type);
+      if (info.type.data() != last_type.data() || info.type.size() != last_type.size()) {
+        last_type = info.type;
+        last_type_rules = info.type.empty() ? nullptr : rules_.resource_type(info.type);
+      }
+      info.resource_type = last_type_rules;
       info.id_in_full_url = info.uuid_full_url && info.id.size() == 36 &&
                             same_bytes(info.id.data(), info.full_url.data() + 9, 36);
       by_url_.push_back({info.full_url, info.type, info.id, i, info.resource_type, info.uuid_full_url});
