@@ -856,6 +856,7 @@ class FhirValidator::Walk {
   void object(const Value& v, const Type& type, Frame* frame);
   // Required elements and the type's invariants, once its members are known.
   [[gnu::noinline]] void object_rules(const Type& type, std::uint64_t seen, std::uint64_t present);
+  [[gnu::noinline]] void report_object_rules(const Type& type, std::uint64_t seen, std::uint64_t present);
   void primitive_extension(const Value& v, const Prop& p);
   void find_contained(Frame& f);
   // The members of v, a resource outside contained[] of type td, and dom-3.
@@ -1152,6 +1153,18 @@ void FhirValidator::Walk::object(const Value& v, const Type& type, Frame* frame)
 }
 
 void FhirValidator::Walk::object_rules(const Type& type, std::uint64_t seen, std::uint64_t present) {
+  // Most calls come from a type with invariants that hold (an Observation
+  // with a value and no dataAbsentReason): settled before anything else.
+  if (!(type.required & ~present)) {
+    bool hold = true;
+    for (const auto& x : type.exclusives) hold &= !((seen & x.a) && (seen & x.b));
+    for (const auto& x : type.any_ofs) hold &= (present & x.mask) != 0;
+    if (hold) return;
+  }
+  report_object_rules(type, seen, present);
+}
+
+void FhirValidator::Walk::report_object_rules(const Type& type, std::uint64_t seen, std::uint64_t present) {
   const TypeDef& td = *type.def;
   for (std::size_t i = 0; (type.required & ~present) && i < td.elements.size(); ++i) {
     const ElementDef& e = td.elements[i];
