@@ -157,7 +157,9 @@ inline std::uint64_t load4(const char* p) noexcept {
     return _mm_movemask_epi8(_mm_cmpeq_epi8(d, _mm_setzero_si128())) == 0xFFFF;
   }
 #endif
-  if (n < 8) return std::memcmp(a, b, n) == 0;
+  // n == 0 first: a or b may then be the nullptr of an empty string_view,
+  // which memcmp must not be given even with a zero length.
+  if (n < 8) return n == 0 || std::memcmp(a, b, n) == 0;
   std::uint64_t diff = 0;
   for (std::size_t i = 0; i + 8 < n; i += 8) diff |= load8(a + i) ^ load8(b + i);
   return (diff | (load8(a + n - 8) ^ load8(b + n - 8))) == 0;  // the last eight, overlapping
