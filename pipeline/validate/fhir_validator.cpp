@@ -352,6 +352,10 @@ class NameTable {
   unsigned shift_ = 61;
 };
 
+// Marks an empty slot of an address-keyed memo: no string of a document
+// starts at this private object.
+constexpr char kNoString = 0;
+
 std::string_view element_label(const ElementDef& e) {
   return e.is_choice() ? std::string_view(e.name).substr(0, e.name.size() - 3) : std::string_view(e.name);
 }
@@ -660,7 +664,7 @@ class FhirValidator::Walk {
   // type and id once, for reference resolution and the Bundle rules.
   void index_bundle(const Value& bundle) {
     in_bundle_ = true;
-    resolved_.data.fill(nullptr);
+    resolved_.data.fill(&kNoString);
     for (const auto& m : bundle.GetObject()) {  // the first of repeated names counts
       const std::string_view n = sv(m.name);
       if (eq(n, "type") && !bundle_type_seen_) {
@@ -898,7 +902,8 @@ class FhirValidator::Walk {
   // the Bundle that is a valid urn:uuid (so s is printable ASCII) and of a
   // type the element allows, with depth to spare: then object() and
   // reference() would report nothing, and neither need run. false only
-  // means "not shown here". Reads only.
+  // means "not shown here". Reads the document only (remembers what it
+  // resolves in resolved_).
   [[gnu::noinline]] bool reference_settled(const Value& v, const Prop& p);
   // Whether the urn:uuid `ref` names an entry of the Bundle whose resource
   // type, if known, the element allows (check_reference() reports nothing).
@@ -976,8 +981,10 @@ class FhirValidator::Walk {
   std::pmr::vector<const Entry*> duplicates_{&index_memory_};  // fullUrl seen at a lower position (bdl-7)
   // by_url()'s answers (never nullptr) by the address of the url's bytes,
   // direct-mapped by address_slot (a later url takes the slot). Seeded with
-  // the fullUrls. Only `data` is cleared (by index_bundle, before any use):
-  // size and entry are read only where data matched, so were set with it.
+  // the fullUrls. Only `data` is cleared, to &kNoString (by index_bundle,
+  // before any use), which no string of the document starts at (nullptr
+  // would do only as long as rapidjson keeps asserting that no string has
+  // it): size and entry are read only where data matched, so were set with it.
   struct Resolved {
     std::array<const char*, 32> data;
     std::array<std::size_t, 32> size;
