@@ -70,6 +70,16 @@ inline void set_string_ref(rapidjson::Value& v, const char* s, std::size_t n) no
 }
 inline void set_string_ref(rapidjson::Value& v, std::string_view s) noexcept { set_string_ref(v, s.data(), s.size()); }
 
+// out becomes a second handle on v (no copy of its strings, members or
+// items): as the 16 bytes rapidjson would move, without emptying v. For
+// values that outlive the document and that nothing changes (the plan's
+// constants).
+inline void share(rapidjson::Value& out, const rapidjson::Value& v) noexcept {
+  std::uint64_t w[2];
+  std::memcpy(w, static_cast<const void*>(&v), sizeof w);
+  store(out, w[0], w[1]);
+}
+
 // Up to 8 bytes of s (n <= 8) as a little-endian word, reading only s[0, n).
 inline std::uint64_t load_upto8(const char* s, std::size_t n) noexcept {
   std::uint64_t a = 0, b = 0;

@@ -97,7 +97,12 @@ class ConstantBuilder {
     if (node.kind != TemplateNode::Kind::kObject || node.members.empty() || !node.merges.empty() || node.ref ||
         node.translate || node.switch_node)
       return nullptr;
-    rapidjson::Value obj(rapidjson::kObjectType);
+    // Objects and arrays get exactly the room they fill: documents share
+    // constants (copy_constant()), and should anything ever add to a shared
+    // one, rapidjson then moves it to the document instead of writing into
+    // the plan.
+    rapidjson::Value obj;
+    dom::set_object(obj, static_cast<std::uint32_t>(node.members.size()), alloc);
     for (Member& m : node.members) {
       TemplateNode& n = *m.node;
       rapidjson::Value v;
@@ -109,7 +114,7 @@ class ConstantBuilder {
         } else {
           items.push_back(&n);
         }
-        v.SetArray();
+        dom::set_array(v, static_cast<std::uint32_t>(items.size()), alloc);
         for (TemplateNode* i : items) {
           if (!plain(*i) || i->kind == TemplateNode::Kind::kList || i->kind == TemplateNode::Kind::kSwitch) return nullptr;
           const rapidjson::Value* c = visit(*i);
@@ -121,9 +126,9 @@ class ConstantBuilder {
         if (!plain(n)) return nullptr;
         const rapidjson::Value* c = visit(n);
         if (!c) return nullptr;
-        v.CopyFrom(*c, alloc);
+        v.CopyFrom(*c, alloc);  // (objects and arrays copied with exact room)
       }
-      obj.AddMember(rapidjson::StringRef(m.json_name.data(), static_cast<rapidjson::SizeType>(m.json_name.size())), v, alloc);
+      dom::add_member(obj, m.json_name, v, alloc);
     }
     return keep(std::move(obj));
   }
@@ -505,35 +510,12 @@ void MappingEngine::emit_member_value(const TemplateNode& node, const Scope& sco
   produced = emit_value(node, scope, out);
 }
 
-// A plan constant into the output: containers allocated from the document,
-// strings referred to (they live in the plan, see CompiledMapping::constants).
-void MappingEngine::copy_constant(const rapidjson::Value& c, rapidjson::Value& out) {
-  auto& alloc = doc_->GetAllocator();
-  switch (c.GetType()) {
-    case rapidjson::kStringType:
-      dom::set_string_ref(out, c.GetString(), c.GetStringLength());
-      return;
-    case rapidjson::kArrayType:
-      dom::set_array(out, c.Size(), bump_);
-      for (const auto& item : c.GetArray()) {
-        rapidjson::Value v;
-        copy_constant(item, v);
-        out.PushBack(v, alloc);
-      }
-      return;
-    case rapidjson::kObjectType:
-      dom::set_object(out, c.MemberCount(), bump_);
-      for (const auto& m : c.GetObject()) {
-        rapidjson::Value v;
-        copy_constant(m.value, v);
-        dom::add_member(out, std::string_view(m.name.GetString(), m.name.GetStringLength()), v, alloc);
-      }
-      return;
-    default:
-      out.CopyFrom(c, alloc);  // numbers, booleans: no allocation
-      return;
-  }
-}
+// A plan constant into the output: the document shares it (its strings,
+// members and items stay in the plan, see CompiledMapping::constants).
+// Hazard: nothing may add to or change a shared value: the engine writes
+// only into objects it made itself (emit_body's, the resources'), and a
+// constant is never one of them; downstream stages read the document.
+void MappingEngine::copy_constant(const rapidjson::Value& c, rapidjson::Value& out) { dom::share(out, c); }
 
 bool MappingEngine::emit_body(const TemplateNode& node, const Scope& scope, rapidjson::Value& out) {
   if (node.constant && !trace_) {
