@@ -109,16 +109,24 @@ DXNORM_ALWAYS_INLINE unsigned copy_dirty(char* d, const char* s, std::size_t n) 
       store(d + n - 8, b);
       return escape_mask(_mm_set_epi64x(static_cast<long long>(b), static_cast<long long>(a)));
     }
-    __m128i dirty = _mm_setzero_si128();
+    // Two accumulators, tested after the last block: the unsigned minimum of
+    // x ^ 0x02 (the controls and '"' map to 0x00-0x20, every other byte above)
+    // and x == '\\'. Two vector operations per block.
+    const __m128i flip = _mm_set1_epi8(0x02), backslash = _mm_set1_epi8('\\');
+    __m128i low = _mm_set1_epi8(-1), back = _mm_setzero_si128();
     for (std::size_t i = 0; i + 16 < n; i += 16) {
       const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i));
       _mm_storeu_si128(reinterpret_cast<__m128i*>(d + i), x);
-      dirty = _mm_or_si128(dirty, escape_bytes(x));
+      low = _mm_min_epu8(low, _mm_xor_si128(x, flip));
+      back = _mm_or_si128(back, _mm_cmpeq_epi8(x, backslash));
     }
     // The last 16 bytes, overlapping bytes already copied.
     const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + n - 16));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(d + n - 16), x);
-    return static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(dirty, escape_bytes(x))));
+    low = _mm_min_epu8(low, _mm_xor_si128(x, flip));
+    back = _mm_or_si128(back, _mm_cmpeq_epi8(x, backslash));
+    const __m128i hit = _mm_cmpeq_epi8(_mm_min_epu8(low, _mm_set1_epi8(0x20)), low);
+    return static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(hit, back)));
   }
   if (n >= 4) {
     const auto a = load<std::uint32_t>(s), b = load<std::uint32_t>(s + n - 4);
