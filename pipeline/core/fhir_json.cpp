@@ -298,6 +298,33 @@ DXNORM_ALWAYS_INLINE char* emit_string(const rapidjson::Value& v, char* d, Sink&
   return put_string(out, d, s, n, prefix);
 }
 
+// prefix"name":v for a string v, with one room() check for both strings
+// with their quotes, separator and colon (most members of a FHIR object).
+DXNORM_ALWAYS_INLINE char* put_string_member(Sink& out, char* d, char prefix, const char* name, std::size_t name_size,
+                                             const rapidjson::Value& v) {
+  const char* s = v.GetString();
+  const std::size_t n = v.GetStringLength();
+  d = out.room(d, name_size + n + 8);
+  d[0] = prefix;
+  d[1] = '"';
+  if (copy_dirty(d + 2, name, name_size)) [[unlikely]] {
+    d = put_string(out, d, name, name_size, prefix, true);
+    return emit_string(v, d, out, 0);
+  }
+  d[name_size + 2] = '"';
+  d[name_size + 3] = ':';
+  d += name_size + 4;
+  // The room left holds n + 4 bytes.
+  if (n && s[0] == kRawNumberTag) [[unlikely]] {
+    std::memcpy(d, s + 1, n - 1);
+    return d + n - 1;
+  }
+  d[0] = '"';
+  if (copy_dirty(d + 1, s, n)) [[unlikely]] return put_string(out, d, s, n);
+  d[n + 1] = '"';
+  return d + n + 2;
+}
+
 // Null, booleans and numbers (rare in FHIR: decimals are raw-number strings).
 DXNORM_NOINLINE char* emit_scalar(const rapidjson::Value& v, char* d, Sink& out) {
   switch (v.GetType()) {
@@ -343,12 +370,19 @@ char* emit_object(const rapidjson::Value& v, char* d, Sink& out) {
   if (v.ObjectEmpty()) return put_lit(out, d, "{}");
   char sep = '{';
   for (const auto& m : v.GetObject()) {
-    d = put_string(out, d, m.name.GetString(), m.name.GetStringLength(), sep, true);
+    const char* name = m.name.GetString();
+    const std::size_t name_size = m.name.GetStringLength();
+    const char prefix = sep;
     sep = ',';
-    // Strings first, the commonest values; an array (coding, identifier:
-    // mostly one object) is written here rather than through a call.
-    if (m.value.IsString()) d = emit_string(m.value, d, out, 0);
-    else if (m.value.IsArray()) d = emit_elements(m.value, d, out);
+    // Strings first, the commonest values.
+    if (m.value.IsString()) {
+      d = put_string_member(out, d, prefix, name, name_size, m.value);
+      continue;
+    }
+    d = put_string(out, d, name, name_size, prefix, true);
+    // An array (coding, identifier: mostly one object) is written here
+    // rather than through a call.
+    if (m.value.IsArray()) d = emit_elements(m.value, d, out);
     else d = emit_value(m.value, d, out);
   }
   return put_char(out, d, '}');

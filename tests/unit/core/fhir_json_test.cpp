@@ -213,3 +213,26 @@ TEST_CASE("pretty output escapes every control character, also in long strings")
   REQUIRE_FALSE(back.HasParseError());
   CHECK(back == d);
 }
+
+TEST_CASE("compact writer: string members, their name and value written under one room check") {
+  // A member with a string value takes a path of its own: the name's escape
+  // fallback, a raw-number value and the value's escape fallback each after
+  // the other's fast path, and strings longer than the writer's 4 KB window.
+  rapidjson::Document d(rapidjson::kObjectType);
+  auto& a = d.GetAllocator();
+  const std::string tag(1, kRawNumberTag);
+  const std::string names[] = {"k", "name", "a\"b", "line\nbreak", std::string(5000, 'n'), std::string(20, '\\')};
+  const std::string values[] = {"", "v", "plain value", "quote\"d", tag + "1.10", tag, std::string(9000, 'v'),
+                                std::string(9000, 'v') + "\x1f"};
+  for (const auto& name : names)
+    for (const auto& value : values) {
+      rapidjson::Value o(rapidjson::kObjectType);
+      o.AddMember(str(name, a), str(value, a), a);
+      o.AddMember(str(name, a), str(value, a), a);  // after a ','
+      INFO("name size " << name.size() << ", value size " << value.size());
+      std::string want = reference_json(o);
+      CHECK(compact(o) == want);
+      d.AddMember(str(name, a), o, a);
+    }
+  CHECK(compact(d) == reference_json(d));
+}
