@@ -261,13 +261,10 @@ DXNORM_NOINLINE char* put_escaped_body(char* d, const char* s, std::size_t n) {
   return d;
 }
 
-// Writes [prefix]"s"[:] (prefix: a separator or opening bracket, 0 for none;
-// colon: s is a key). Copies optimistically, as nearly every FHIR string has
-// nothing to escape; otherwise writes the body again, escaped. The ':' is
-// stored even after a value (room was made for it; the next write overwrites
-// it or finish() gives it back).
-DXNORM_ALWAYS_INLINE char* put_string(Sink& out, char* d, const char* s, std::size_t n, char prefix = 0,
-                                      bool colon = false) {
+// Writes [prefix]"s": for a member name s (prefix: '{' or ',', 0 for none).
+// Copies optimistically, as nearly every FHIR string has nothing to escape;
+// otherwise writes the body again, escaped.
+DXNORM_ALWAYS_INLINE char* put_key(Sink& out, char* d, const char* s, std::size_t n, char prefix) {
   d = out.room(d, n + 4);
   *d = prefix;
   d += prefix != 0;
@@ -275,27 +272,49 @@ DXNORM_ALWAYS_INLINE char* put_string(Sink& out, char* d, const char* s, std::si
   if (!copy_dirty(d + 1, s, n)) [[likely]] {
     d[n + 1] = '"';
     d[n + 2] = ':';
-    return d + n + 2 + colon;
+    return d + n + 3;
   }
   d = out.room(d + 1, 6 * n + 2);
   d = put_escaped_body(d, s, n);
   d[0] = '"';
   d[1] = ':';
-  return d + 1 + colon;
+  return d + 2;
 }
 
-// A string value: a raw number (kRawNumberTag) bare, anything else quoted.
-DXNORM_ALWAYS_INLINE char* emit_string(const rapidjson::Value& v, char* d, Sink& out, char prefix) {
-  const char* s = v.GetString();
-  const std::size_t n = v.GetStringLength();
-  if (n && s[0] == kRawNumberTag) [[unlikely]] {
+// A raw number bare, or else the quoted string, escaped: [prefix] and the
+// value s[0, n) at d, for the strings in which copy_dirty() found something
+// to escape (as kRawNumberTag is a control character, raw numbers too).
+DXNORM_NOINLINE char* put_dirty_value(Sink& out, char* d, const char* s, std::size_t n, char prefix) {
+  if (n && s[0] == kRawNumberTag) {
     d = out.room(d, n);
     *d = prefix;
     d += prefix != 0;
     std::memcpy(d, s + 1, n - 1);
     return d + n - 1;
   }
-  return put_string(out, d, s, n, prefix);
+  d = out.room(d, 6 * n + 3);
+  *d = prefix;
+  d += prefix != 0;
+  *d++ = '"';
+  d = put_escaped_body(d, s, n);
+  *d = '"';
+  return d + 1;
+}
+static_assert(kEscape.needs[static_cast<unsigned char>(kRawNumberTag)],
+              "the value writers find raw numbers among the strings to escape");
+
+// A string value: a raw number (kRawNumberTag) bare, anything else quoted.
+DXNORM_ALWAYS_INLINE char* emit_string(const rapidjson::Value& v, char* d, Sink& out, char prefix) {
+  const char* s = v.GetString();
+  const std::size_t n = v.GetStringLength();
+  d = out.room(d, n + 3);
+  char* const at = d;
+  *d = prefix;
+  d += prefix != 0;
+  *d = '"';
+  if (copy_dirty(d + 1, s, n)) [[unlikely]] return put_dirty_value(out, at, s, n, prefix);
+  d[n + 1] = '"';
+  return d + n + 2;
 }
 
 // prefix"name":v for a string v, with one room() check for both strings
@@ -304,23 +323,19 @@ DXNORM_ALWAYS_INLINE char* put_string_member(Sink& out, char* d, char prefix, co
                                              const rapidjson::Value& v) {
   const char* s = v.GetString();
   const std::size_t n = v.GetStringLength();
-  d = out.room(d, name_size + n + 8);
+  d = out.room(d, name_size + n + 7);
   d[0] = prefix;
   d[1] = '"';
   if (copy_dirty(d + 2, name, name_size)) [[unlikely]] {
-    d = put_string(out, d, name, name_size, prefix, true);
+    d = put_key(out, d, name, name_size, prefix);
     return emit_string(v, d, out, 0);
   }
   d[name_size + 2] = '"';
   d[name_size + 3] = ':';
   d += name_size + 4;
-  // The room left holds n + 4 bytes.
-  if (n && s[0] == kRawNumberTag) [[unlikely]] {
-    std::memcpy(d, s + 1, n - 1);
-    return d + n - 1;
-  }
+  // The room left holds the quoted value.
   d[0] = '"';
-  if (copy_dirty(d + 1, s, n)) [[unlikely]] return put_string(out, d, s, n);
+  if (copy_dirty(d + 1, s, n)) [[unlikely]] return put_dirty_value(out, d, s, n, 0);
   d[n + 1] = '"';
   return d + n + 2;
 }
@@ -379,7 +394,7 @@ char* emit_object(const rapidjson::Value& v, char* d, Sink& out) {
       d = put_string_member(out, d, prefix, name, name_size, m.value);
       continue;
     }
-    d = put_string(out, d, name, name_size, prefix, true);
+    d = put_key(out, d, name, name_size, prefix);
     // An array (coding, identifier: mostly one object) is written here
     // rather than through a call.
     if (m.value.IsArray()) d = emit_elements(m.value, d, out);
@@ -470,7 +485,7 @@ char* emit_entry(const rapidjson::Value& entry, std::string_view resource, char*
   if (entry.ObjectEmpty()) return put_lit(out, d, "{}");
   char sep = '{';
   for (const auto& m : entry.GetObject()) {
-    d = put_string(out, d, m.name.GetString(), m.name.GetStringLength(), sep, true);
+    d = put_key(out, d, m.name.GetString(), m.name.GetStringLength(), sep);
     sep = ',';
     if (name_is(m.name, "resource")) splices.push_back({out.offset(d), resource});
     else d = emit_value(m.value, d, out);
@@ -483,7 +498,7 @@ char* emit_bundle(const rapidjson::Value& bundle, const std::vector<std::string_
   if (!bundle.IsObject() || bundle.ObjectEmpty()) return emit_compact(bundle, d, out);
   char sep = '{';
   for (const auto& m : bundle.GetObject()) {
-    d = put_string(out, d, m.name.GetString(), m.name.GetStringLength(), sep, true);
+    d = put_key(out, d, m.name.GetString(), m.name.GetStringLength(), sep);
     sep = ',';
     if (!name_is(m.name, "entry") || !m.value.IsArray() || m.value.Empty()) {
       d = emit_value(m.value, d, out);

@@ -234,5 +234,12 @@ TEST_CASE("compact writer: string members, their name and value written under on
       CHECK(compact(o) == want);
       d.AddMember(str(name, a), o, a);
     }
+  // Raw numbers are found among the strings with something to escape (the
+  // tag is a control character): as elements, and with the tag elsewhere.
+  rapidjson::Value arr(rapidjson::kArrayType);
+  for (const std::string& s : {tag + "2.50", "x" + tag, tag, tag + tag, tag + "\"", std::string(40, 'e') + tag})
+    arr.PushBack(str(s, a), a);
+  d.AddMember("elements", arr, a);
   CHECK(compact(d) == reference_json(d));
+  CHECK(compact(d).find(R"("elements":[2.50,"x\u0001",,)") != std::string::npos);
 }
