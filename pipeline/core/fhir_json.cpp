@@ -102,7 +102,7 @@ std::size_t find_escape(const char* s, std::size_t n) {
 DXNORM_ALWAYS_INLINE unsigned copy_dirty(char* d, const char* s, std::size_t n) {
 #if defined(__SSE2__)
   // Two tests reach any length class up to 32 bytes (most keys have 4-7
-  // bytes, many values 16-32: system URIs, dates, references).
+  // bytes, many values 16-48: system URIs, dates, references).
   if (n >= 8) {
     if (n < 16) {
       const auto a = load<std::uint64_t>(s), b = load<std::uint64_t>(s + n - 8);
@@ -117,6 +117,17 @@ DXNORM_ALWAYS_INLINE unsigned copy_dirty(char* d, const char* s, std::size_t n) 
       _mm_storeu_si128(reinterpret_cast<__m128i*>(d), x);
       _mm_storeu_si128(reinterpret_cast<__m128i*>(d + n - 16), y);
       return static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(escape_bytes(x), escape_bytes(y))));
+    }
+    if (n <= 48) {
+      // Three blocks (urn:uuid: references have 45 bytes), the last overlapping.
+      const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s));
+      const __m128i y = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + 16));
+      const __m128i z = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + n - 16));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(d), x);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(d + 16), y);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(d + n - 16), z);
+      return static_cast<unsigned>(
+          _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(escape_bytes(x), escape_bytes(y)), escape_bytes(z))));
     }
     // Two accumulators, tested after the last block: the unsigned minimum of
     // x ^ 0x02 (the controls and '"' map to 0x00-0x20, every other byte above)

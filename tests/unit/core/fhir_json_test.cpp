@@ -151,8 +151,8 @@ TEST_CASE("compact writer: escaping edge cases match rapidjson::Writer (lower-ca
 }
 
 TEST_CASE("compact writer: every length and escape position") {
-  // Exercises the short (1-3, 4-7, 8-15 bytes), the two-block (16-32) and the
-  // 16-byte block loop (33+) paths,
+  // Exercises the short (1-3, 4-7, 8-15 bytes), the two- and three-block
+  // (16-32, 33-48) and the 16-byte block loop (49+) paths,
   // their overlapping tails and the escape fallback at every position.
   rapidjson::Document d;
   auto& a = d.GetAllocator();
@@ -185,7 +185,7 @@ TEST_CASE("compact writer: every byte value in every length class") {
   rapidjson::Document d;
   auto& a = d.GetAllocator();
   for (int c = 0; c < 256; ++c) {
-    for (std::size_t n : {3u, 5u, 12u, 16u, 24u, 32u, 33u, 50u}) {
+    for (std::size_t n : {3u, 5u, 12u, 16u, 24u, 32u, 40u, 48u, 50u}) {
       std::string s(n, 'm');
       s[n / 2 + 1 < n ? n / 2 + 1 : n - 1] = static_cast<char>(c);  // never first: \x01 there is kRawNumberTag
       rapidjson::Value o(rapidjson::kObjectType);
