@@ -337,13 +337,13 @@ DXNORM_ALWAYS_INLINE char* emit_string(const rapidjson::Value& v, char* d, Sink&
   return d + n + 2;
 }
 
-// prefix"name":v for a string v, with one room() check for both strings
-// with their quotes, separator and colon (most members of a FHIR object).
+// prefix"name":v for a string v (most members of a FHIR object), with one
+// room() check for both strings, the prefix, four quotes and the colon.
 DXNORM_ALWAYS_INLINE char* put_string_member(Sink& out, char* d, char prefix, const char* name, std::size_t name_size,
                                              const rapidjson::Value& v) {
   const char* s = v.GetString();
   const std::size_t n = v.GetStringLength();
-  d = out.room(d, name_size + n + 7);
+  d = out.room(d, name_size + n + 6);
   d[0] = prefix;
   d[1] = '"';
   if (copy_dirty(d + 2, name, name_size)) [[unlikely]] {
