@@ -130,3 +130,17 @@ TEST_CASE("dom_writes: objects and arrays made with room behave as rapidjson's")
     CHECK(json(arr) == json(arr_api));
   }
 }
+
+TEST_CASE("dom_writes: a shared value is a second handle on the same members, the original intact") {
+  rapidjson::MemoryPoolAllocator<> pool;
+  rapidjson::Document plan(&pool);
+  plan.Parse(R"({"coding":[{"system":"http://loinc.org","code":"2345-7"}],"text":"Glucose"})");
+  REQUIRE(!plan.HasParseError());
+  rapidjson::Value shared;
+  dxnorm::map::dom::share(shared, plan);
+  CHECK(same_bytes(shared, plan));
+  CHECK(json(shared) == json(plan));
+  CHECK(&*shared.MemberBegin() == &*plan.MemberBegin());  // no copy
+  CHECK(plan.IsObject());                                  // not moved out
+  CHECK(plan.MemberCount() == 2);
+}
