@@ -27,6 +27,16 @@ const rapidjson::Value* member_named(const rapidjson::Value& obj, std::string_vi
   return nullptr;
 }
 
+// The "reference" member of obj, or nullptr. emit_body() writes it first, so
+// that is where it is looked for first.
+const rapidjson::Value* reference_member(const rapidjson::Value& obj) {
+  if (obj.IsObject() && !obj.ObjectEmpty()) {
+    const auto& first = *obj.MemberBegin();
+    if (first.name.GetStringLength() == 9 && std::memcmp(first.name.GetString(), "reference", 9) == 0) return &first.value;
+  }
+  return member_named(obj, "reference");
+}
+
 // Same string value; references to one resource share one pooled string.
 bool same_text(const rapidjson::Value& a, const rapidjson::Value& b) {
   if (!a.IsString() || !b.IsString() || a.GetStringLength() != b.GetStringLength()) return false;
@@ -617,9 +627,9 @@ void MappingEngine::emit_into_array(const TemplateNode& node, const Scope& scope
     if (!produced) return;
     if (node.ref) {
       // Merged resources share an id: refer to each once.
-      if (const rapidjson::Value* ref = member_named(out, "reference"))
+      if (const rapidjson::Value* ref = reference_member(out))
         for (const auto& x : array.GetArray())
-          if (const rapidjson::Value* other = member_named(x, "reference"); other && same_text(*other, *ref)) return;
+          if (const rapidjson::Value* other = reference_member(x); other && same_text(*other, *ref)) return;
     }
     if (node.distinct)
       for (const auto& x : array.GetArray())

@@ -107,7 +107,7 @@ class MappingEngine {
   // document: the document's pool (pooled()) or the plan's own text (resource
   // types, code-table entries; the lifetime rule of CompiledMapping::constants).
   // put_copy copies it into the pool.
-  void put(rapidjson::Value& obj, std::string_view name, rapidjson::Value& v) {
+  [[gnu::always_inline]] void put(rapidjson::Value& obj, std::string_view name, rapidjson::Value& v) {
     dom::add_member(obj, name, v, doc_->GetAllocator());
   }
   void put_ref(rapidjson::Value& obj, std::string_view name, std::string_view text) {
