@@ -500,24 +500,23 @@ bool MappingEngine::emit_value(const TemplateNode& node, const Scope& scope, rap
   return emit_body(node, scope, out);
 }
 
-// A single value, honouring $each: the first item that produces one.
+// A single value, honouring $each: the first item that produces one. The
+// $each loop is out of line: its frame made every plain call save and
+// restore six registers.
 void MappingEngine::emit_member_value(const TemplateNode& node, const Scope& scope, rapidjson::Value& out,
                                       bool& produced) {
-  produced = false;
-  if (node.each) {
-    CursorList cs(*this);
-    node.each->iterate(scope, ctx_, cs.v);
-    std::uint32_t i = 0;
-    for (const Cursor& c : cs.v) {
-      const Scope* s = new_scope(c, &scope, ++i);
-      if (emit_value(node, *s, out)) {
-        produced = true;
-        return;
-      }
-    }
-    return;
+  produced = node.each ? emit_first_of_each(node, scope, out) : emit_value(node, scope, out);
+}
+
+bool MappingEngine::emit_first_of_each(const TemplateNode& node, const Scope& scope, rapidjson::Value& out) {
+  CursorList cs(*this);
+  node.each->iterate(scope, ctx_, cs.v);
+  std::uint32_t i = 0;
+  for (const Cursor& c : cs.v) {
+    const Scope* s = new_scope(c, &scope, ++i);
+    if (emit_value(node, *s, out)) return true;
   }
-  produced = emit_value(node, scope, out);
+  return false;
 }
 
 // A plan constant into the output: the document shares it (its strings,

@@ -90,6 +90,7 @@ class MappingEngine {
   };
 
   void emit_member_value(const TemplateNode& node, const Scope& scope, rapidjson::Value& out, bool& produced);
+  [[gnu::noinline]] bool emit_first_of_each(const TemplateNode& node, const Scope& scope, rapidjson::Value& out);
   void emit_into_array(const TemplateNode& node, const Scope& scope, rapidjson::Value& array);
   bool emit_value(const TemplateNode& node, const Scope& scope, rapidjson::Value& out);
   bool emit_body(const TemplateNode& node, const Scope& scope, rapidjson::Value& out);
