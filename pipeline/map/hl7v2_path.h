@@ -31,20 +31,10 @@ class Message;
 
 namespace dxnorm::map {
 
-struct Hl7Path final : SourcePath {
-  // (text, groups: see SourcePath)
-  std::string segment;              // empty: relative or groups-only
-  std::uint32_t segment_code = 0;   // hl7v2::segment_key(segment) (lookup cache key)
-  int seg_occurrence = 0;           // 0 = unspecified
-  bool seg_all = false;
-  int field = 0;
-  int rep = 0;                      // 0 = unspecified (first when read, all when iterated)
-  bool rep_all = false;
-  int comp = 0;
-  int sub = 0;
-  bool relative = false;            // starts with '.'
-  std::vector<int> rel;             // relative components (".4.1" -> {4,1}); empty = "."
-
+// Aligned to a cache line so that the fields read_first() reads (first
+// below, right after SourcePath's) share one line: a mapping holds hundreds
+// of paths, and most reads are the first touch of their path in a message.
+struct alignas(64) Hl7Path final : SourcePath {
   // How read_first() reads this path, decided by compile(): the two shapes
   // that make most reads take a direct route; everything else (groups,
   // occurrences, (*), MSH-1/2, whole segments) the general one. Set only by
@@ -58,9 +48,23 @@ struct Hl7Path final : SourcePath {
   // kNearest: the cursor the read lands on (group and segment filled at run
   // time) and the ReadTracker bits of (segment, field).
   std::uint16_t at_field = 0, at_rep = 0, at_comp = 0, at_sub = 0;
-  std::uint64_t read_bits = 0;
   // kRelative: rel[0], rel[1] (0 when absent).
   std::uint16_t rel1 = 0, rel2 = 0;
+  std::uint32_t segment_code = 0;   // hl7v2::segment_key(segment) (lookup cache key)
+  std::uint64_t read_bits = 0;
+
+  // (text, groups: see SourcePath)
+  std::string segment;              // empty: relative or groups-only
+  int seg_occurrence = 0;           // 0 = unspecified
+  bool seg_all = false;
+  int field = 0;
+  int rep = 0;                      // 0 = unspecified (first when read, all when iterated)
+  bool rep_all = false;
+  int comp = 0;
+  int sub = 0;
+  bool relative = false;            // starts with '.'
+  std::vector<int> rel;             // relative components (".4.1" -> {4,1}); empty = "."
+
   // Decides `shape` and the fields above from the parsed path.
   void finish_compile() noexcept;
 
