@@ -152,7 +152,10 @@ struct EvalContext {
   static constexpr std::size_t kLeafLookups = 256;
   std::vector<LeafLookup> leaf_lookups = std::vector<LeafLookup>(kLeafLookups);
   LeafLookup* leaf_lookup(const void* group, std::uint32_t name) noexcept {
-    std::size_t h = reinterpret_cast<std::uintptr_t>(group) * 0x9E3779B97F4A7C15ull ^ name * 0x85ebca6bu;
+    // The name's product in 64 bits: in 32, the slot depended on the name's
+    // low byte only, and the names of one group's lookups (OBR, ORC, OBX)
+    // share it, evicting each other.
+    std::size_t h = reinterpret_cast<std::uintptr_t>(group) * 0x9E3779B97F4A7C15ull ^ std::size_t{name} * 0x85ebca6bu;
     return &leaf_lookups[(h ^ (h >> 31)) & (kLeafLookups - 1)];
   }
 
