@@ -5,6 +5,7 @@
 #endif
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 
 namespace dxnorm::hl7v2 {
@@ -239,76 +240,105 @@ std::string_view unescape(std::string_view raw, const Delimiters& d, std::string
 
 void split_repetition(std::string_view field, const Delimiters& d, std::size_t rep, const char* limit,
                       RepParts& out) noexcept {
-  out.base = nullptr;
-  out.length = 0;
-  out.components = 0;
-  out.escape = false;
-  out.overflow = false;
-  out.sub_mask = 0;
   out.comp_sep = d.component;
   out.sub_sep = d.subcomponent;
-  if (field.empty() || rep == 0) return;
+  const auto none = [&out] {
+    out.base = nullptr;
+    out.length = 0;
+    out.components = 0;
+    out.escape = false;
+    out.overflow = false;
+    out.sub_mask = 0;
+  };
+  if (field.empty() || rep == 0) return none();
   const char* const b = field.data();
   const char* const e = b + field.size();
   if (!limit || limit < e) limit = e;
   const char* start = b;
   for (std::size_t r = 1; r < rep; ++r) {
     const char* q = find_any_of(start, e, limit, d.repetition, d.repetition, d.repetition);
-    if (q == e) return;  // fewer repetitions
+    if (q == e) return none();  // fewer repetitions
     start = q + 1;
   }
   out.base = start;
   // One scan to the end of the repetition: component ends, which components
   // hold subcomponents, whether any escape occurs.
   unsigned comp = 0;  // 0-based index of the component being scanned
-  bool overflow = false, escape = false;
+  bool escape = false;
   std::uint32_t sub_mask = 0;
   const char* p = start;
   const char* stop = e;
-  auto at = [&](const char* q) -> bool {  // true: end of the repetition
+  bool done = false;
+  // A repetition, subcomponent or escape separator at q (true: the end of
+  // the repetition).
+  auto other = [&](const char* q) -> bool {
     const char sep = *q;
     if (sep == d.repetition) {
       stop = q;
       return true;
     }
-    if (sep == d.component) {
-      if (comp < RepParts::kMaxComponents) out.end[comp] = static_cast<std::uint16_t>(q - start);
-      ++comp;
-      if (comp >= RepParts::kMaxComponents) overflow = true;
-    } else if (sep == d.subcomponent) {
+    if (sep == d.subcomponent) {
       if (comp < 32) sub_mask |= std::uint32_t{1} << comp;
     } else {
       escape = true;
     }
     return false;
   };
-  bool done = false;
+  const auto component_end = [&](const char* q) {
+    if (comp < RepParts::kMaxComponents) out.end[comp] = static_cast<std::uint16_t>(q - start);
+    ++comp;
+  };
 #if defined(__SSE2__)
-  const __m128i vr = _mm_set1_epi8(d.repetition), vc = _mm_set1_epi8(d.component), vs = _mm_set1_epi8(d.subcomponent),
-                ve = _mm_set1_epi8(d.escape);
-  for (; !done && p < e && limit - p >= 16; p += 16) {
+  // The four separators in every byte of a vector each, from one load: the
+  // component, repetition, escape and subcomponent characters are
+  // consecutive members of Delimiters.
+  static_assert(offsetof(Delimiters, repetition) == offsetof(Delimiters, component) + 1 &&
+                offsetof(Delimiters, escape) == offsetof(Delimiters, component) + 2 &&
+                offsetof(Delimiters, subcomponent) == offsetof(Delimiters, component) + 3);
+  std::uint32_t seps;
+  std::memcpy(&seps, &d.component, sizeof seps);
+  __m128i bytes = _mm_cvtsi32_si128(static_cast<int>(seps));
+  bytes = _mm_unpacklo_epi8(bytes, bytes);
+  bytes = _mm_unpacklo_epi16(bytes, bytes);  // dword k: separator k four times
+  const __m128i vc = _mm_shuffle_epi32(bytes, 0x00), vr = _mm_shuffle_epi32(bytes, 0x55),
+                ve = _mm_shuffle_epi32(bytes, 0xAA), vs = _mm_shuffle_epi32(bytes, 0xFF);
+  for (; p < e && limit - p >= 16; p += 16) {
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(
-        _mm_or_si128(_mm_cmpeq_epi8(v, vr), _mm_cmpeq_epi8(v, vc)), _mm_or_si128(_mm_cmpeq_epi8(v, vs), _mm_cmpeq_epi8(v, ve)))));
-    if (e - p < 16) mask &= (1u << (e - p)) - 1u;
-    while (mask) {
-      if (at(p + __builtin_ctz(mask))) {
+    unsigned comps = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, vc)));
+    unsigned others = static_cast<unsigned>(
+        _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, vr), _mm_or_si128(_mm_cmpeq_epi8(v, vs), _mm_cmpeq_epi8(v, ve)))));
+    if (e - p < 16) {
+      const unsigned in = (1u << (e - p)) - 1u;
+      comps &= in;
+      others &= in;
+    }
+    if (!others) {  // the common block: component separators only, all in this repetition
+      for (; comps; comps &= comps - 1) component_end(p + __builtin_ctz(comps));
+      continue;
+    }
+    // Both kinds, in text order.
+    for (unsigned all = comps | others; all; all &= all - 1) {
+      const unsigned bit = all & (0u - all);
+      if (comps & bit) {
+        component_end(p + __builtin_ctz(all));
+      } else if (other(p + __builtin_ctz(all))) {
         done = true;
         break;
       }
-      mask &= mask - 1;
     }
+    if (done) break;
   }
 #endif
-  for (; !done && p < e; ++p)
-    if ((*p == d.repetition || *p == d.component || *p == d.subcomponent || *p == d.escape) && at(p)) done = true;
+  for (; !done && p < e; ++p) {
+    if (*p == d.component) component_end(p);
+    else if ((*p == d.repetition || *p == d.subcomponent || *p == d.escape) && other(p)) done = true;
+  }
   const std::size_t length = static_cast<std::size_t>(stop - start);
-  if (length > 0xffff) overflow = true;
   if (comp < RepParts::kMaxComponents) out.end[comp] = static_cast<std::uint16_t>(length);
   out.length = static_cast<std::uint32_t>(length);
   out.components = static_cast<std::uint16_t>(std::min<unsigned>(comp + 1, 0xffff));
   out.escape = escape;
-  out.overflow = overflow;
+  out.overflow = comp >= RepParts::kMaxComponents || length > 0xffff;
   out.sub_mask = sub_mask;
 }
 
