@@ -363,6 +363,32 @@ std::string_view RepParts::part(std::size_t comp, std::size_t sub) const noexcep
   return nth_part(c, sub_sep, sub);
 }
 
+bool RepParts::scan_part_and_leaf(std::size_t comp, std::size_t sub, std::string_view& leaf_out) const noexcept {
+  if (!base || overflow || comp == 0 || comp > components) {  // rare: the general way
+    if (part(comp, sub).empty()) return false;
+    leaf_out = leaf(comp, sub);
+    return true;
+  }
+  // What remains: a component with subcomponents (comp <= 32 then). One
+  // walk to subcomponent max(sub, 1): the part and the leaf for sub >= 1,
+  // the leaf of the whole component (not empty: it holds a separator) for 0.
+  const std::string_view c = component_text(comp);
+  const std::size_t want = sub ? sub : 1;
+  const char* from = c.data();
+  const char* const e = c.data() + c.size();
+  std::size_t k = 1;
+  for (const char* q = from;; ++q) {
+    if (q != e && *q != sub_sep) continue;
+    if (k == want) {
+      leaf_out = {from, static_cast<std::size_t>(q - from)};
+      return sub == 0 || !leaf_out.empty();
+    }
+    if (q == e) return false;  // (sub >= 2 here) fewer subcomponents
+    ++k;
+    from = q + 1;
+  }
+}
+
 std::string_view RepParts::leaf(std::size_t comp, std::size_t sub) const noexcept {
   std::string_view p = part(comp ? comp : 1, sub);
   if (sub) return p;

@@ -96,12 +96,12 @@ struct RepParts {
   [[gnu::always_inline]] bool part_and_leaf(std::size_t comp, std::size_t sub, std::string_view& leaf_out) const noexcept {
     const Table t = table_leaf(comp, sub, leaf_out);
     if (t != Table::kScan) return t == Table::kLeaf;
-    if (part(comp, sub).empty()) return false;
-    leaf_out = leaf(comp, sub);
-    return true;
+    return scan_part_and_leaf(comp, sub, leaf_out);
   }
 
  private:
+  // part_and_leaf() for what table_leaf() leaves to a scan.
+  bool scan_part_and_leaf(std::size_t comp, std::size_t sub, std::string_view& leaf_out) const noexcept;
   std::string_view component_text(std::size_t comp) const noexcept;
 };
 
