@@ -266,16 +266,33 @@ void for_each_child(const EvalContext& ctx, const Group& g, std::string_view nam
   }
 }
 
-// nearest_segment() past its first test: the scope group's subtree, then
-// each ancestor's, cached per (group, name) for the message: reads of OBR or
-// MSH from every OBSERVATION walk the tree once.
-[[gnu::noinline]] std::int32_t nearest_segment_in_tree(const Hl7Path& p, const Scope& scope, EvalContext& ctx) {
-  const Group* g = scope_group(scope, ctx);
-  LeafLookup* memo = ctx.leaf_lookup(g, p.segment_code);
-  if (memo->generation == ctx.generation && memo->group == g && memo->name == p.segment_code) return memo->leaf;
+// Group names compared: groups of one definition share the name's storage.
+inline bool same_name(std::string_view a, std::string_view b) noexcept {
+  return a.size() == b.size() && (a.data() == b.data() || a == b);
+}
+
+// In a LeafLookup name: the entry is nearest_outside()'s, not
+// nearest_segment_in_tree()'s (segment codes use the low 24 bits).
+constexpr std::uint32_t kOutward = std::uint32_t{1} << 31;
+
+// The walk of nearest_segment_in_tree() past group g's own subtree: each
+// ancestor's subtree, without g's kind (other instances are never nearer).
+// That is the same for every sibling of g's kind (the OBR of an order for
+// each of its OBSERVATIONs), so it is cached once, under the first of them.
+std::int32_t nearest_outside(const Hl7Path& p, const Group& g, EvalContext& ctx) {
+  if (!g.parent) return -1;
+  const Group* first = &g;
+  for (const GroupNode& n : g.parent->children)
+    if (n.group && same_name(n.group->name, g.name)) {
+      first = n.group;
+      break;
+    }
+  const std::uint32_t key = p.segment_code | kOutward;
+  LeafLookup* memo = ctx.leaf_lookup(first, key);
+  if (memo->generation == ctx.generation && memo->group == first && memo->name == key) return memo->leaf;
   std::int32_t found = -1;
-  const Group* from = nullptr;
-  for (const Group* a = g; a; from = a, a = a->parent) {
+  const Group* from = &g;
+  for (const Group* a = g.parent; a; from = a, a = a->parent) {
     for_each_segment_in(
         ctx, *a, p.segment_code,
         [&](std::int32_t s) {
@@ -285,6 +302,27 @@ void for_each_child(const EvalContext& ctx, const Group& g, std::string_view nam
         from);
     if (found >= 0) break;
   }
+  memo->group = first;
+  memo->name = key;
+  memo->generation = ctx.generation;
+  memo->leaf = found;
+  return found;
+}
+
+// nearest_segment() past its first test: the scope group's subtree, then
+// each ancestor's, cached per (group, name) for the message: reads of OBR or
+// MSH from every OBSERVATION look once per OBSERVATION, and walk past its
+// own subtree once for all of them (nearest_outside()).
+[[gnu::noinline]] std::int32_t nearest_segment_in_tree(const Hl7Path& p, const Scope& scope, EvalContext& ctx) {
+  const Group* g = scope_group(scope, ctx);
+  LeafLookup* memo = ctx.leaf_lookup(g, p.segment_code);
+  if (memo->generation == ctx.generation && memo->group == g && memo->name == p.segment_code) return memo->leaf;
+  std::int32_t found = -1;
+  for_each_segment_in(ctx, *g, p.segment_code, [&](std::int32_t s) {
+    found = s;
+    return false;
+  });
+  if (found < 0) found = nearest_outside(p, *g, ctx);
   memo->group = g;
   memo->name = p.segment_code;
   memo->generation = ctx.generation;
