@@ -809,6 +809,63 @@ bool Hl7Path::read_general(const Scope& scope, EvalContext& ctx, Value& out) con
   return n > 0;
 }
 
+namespace {
+
+// match_groups() for iterate(): fn(group) for each group matching
+// names[level..] below `from`, in document order. Siblings of one definition
+// share their name's storage: after one full compare at a level, the others
+// of the same name compare by address (an OBSERVATION per result).
+template <class Fn>
+void for_each_group_match(const Group& from, const std::vector<std::string>& names, std::size_t level, Fn&& fn) {
+  const std::string_view name = names[level];
+  const bool last = level + 1 == names.size();
+  std::string_view equal;  // a child's name found equal to `name`
+  for (const GroupNode& n : from.children) {
+    if (!n.group) continue;
+    const std::string_view child = n.group->name;
+    if (!equal.empty() && child.data() == equal.data() && child.size() == equal.size()) {
+    } else if (child == name) {
+      equal = child;
+    } else {
+      continue;
+    }
+    if (last) fn(*n.group);
+    else for_each_group_match(*n.group, names, level + 1, fn);
+  }
+}
+
+// iterate() of a path naming a segment, in group x.
+void iterate_in(const Hl7Path& p, const Group& x, EvalContext& ctx, std::vector<Cursor>& out) {
+  std::uint32_t occ = 0;
+  for_each_child(ctx, x, p.segment, p.segment_code, [&](Cursor c) {
+    ++occ;
+    if (p.seg_occurrence && occ != static_cast<std::uint32_t>(p.seg_occurrence)) return;
+    ctx.reads.mark(c.segment, 0);
+    if (p.field == 0) {
+      out.push_back(c);
+      return;
+    }
+    if (p.rep == 0) {
+      // Only the cursors of what push_field_values() would push: no values made.
+      for_each_field_rep(p, c.segment, ctx, [&](Cursor fc, std::string_view) {
+        fc.group = &x;
+        out.push_back(fc);
+      });
+      return;
+    }
+    std::size_t base = ctx.stack.size();
+    std::size_t n = push_field_values(p, c.segment, ctx, true);
+    for (std::size_t i = 0; i < n; ++i) {
+      Cursor fc = ctx.stack[base + i].cursor;
+      fc.group = &x;
+      out.push_back(fc);
+    }
+    ctx.stack.resize(base);
+  });
+}
+
+}  // namespace
+
 void Hl7Path::iterate(const Scope& scope, EvalContext& ctx, std::vector<Cursor>& out) const {
   const Hl7Path& p = *this;
   const Group* g = scope_group(scope, ctx);
@@ -824,49 +881,21 @@ void Hl7Path::iterate(const Scope& scope, EvalContext& ctx, std::vector<Cursor>&
     ctx.stack.resize(base);
     return;
   }
-  // Group levels first: direct children at each level. Not re-entered
-  // (nothing below calls iterate), so one buffer per thread will do.
-  thread_local std::vector<const Group*> groups;
-  std::span<const Group* const> in_groups(&g, 1);  // without group names: the scope group
-  if (!p.groups.empty()) {
-    groups.clear();
-    // From the scope group; if the first name is not a child here, try outward
-    // (so that `for: ORDER_OBSERVATION` works from inside a PATIENT_RESULT).
-    for (const Group* a = g; a && groups.empty(); a = a->parent) match_groups(*a, p.groups, 0, groups);
-    in_groups = groups;
-  }
-  if (p.segment.empty()) {
-    for (const Group* x : in_groups) out.push_back(Cursor{x, -1});
+  // Group levels first: direct children at each level; from the scope
+  // group, and if the first name is not a child there, outward (so that
+  // `for: ORDER_OBSERVATION` works from inside a PATIENT_RESULT).
+  if (p.groups.empty()) {
+    if (p.segment.empty()) out.push_back(Cursor{g, -1});  // (the parser makes no such path)
+    else iterate_in(p, *g, ctx, out);
     return;
   }
-  for (const Group* x : in_groups) {
-    std::uint32_t occ = 0;
-    for_each_child(ctx, *x, p.segment, p.segment_code, [&](Cursor c) {
-      ++occ;
-      if (p.seg_occurrence && occ != static_cast<std::uint32_t>(p.seg_occurrence)) return;
-      ctx.reads.mark(c.segment, 0);
-      if (p.field == 0) {
-        out.push_back(c);
-        return;
-      }
-      if (p.rep == 0) {
-        // Only the cursors of what push_field_values() would push: no values made.
-        for_each_field_rep(p, c.segment, ctx, [&](Cursor fc, std::string_view) {
-          fc.group = x;
-          out.push_back(fc);
-        });
-        return;
-      }
-      std::size_t base = ctx.stack.size();
-      std::size_t n = push_field_values(p, c.segment, ctx, true);
-      for (std::size_t i = 0; i < n; ++i) {
-        Cursor fc = ctx.stack[base + i].cursor;
-        fc.group = x;
-        out.push_back(fc);
-      }
-      ctx.stack.resize(base);
+  bool matched = false;
+  for (const Group* a = g; a && !matched; a = a->parent)
+    for_each_group_match(*a, p.groups, 0, [&](const Group& x) {
+      matched = true;
+      if (p.segment.empty()) out.push_back(Cursor{&x, -1});
+      else iterate_in(p, x, ctx, out);
     });
-  }
 }
 
 static void describe_cursor(const Cursor& c, const hl7v2::Message& m, std::string& out) {
