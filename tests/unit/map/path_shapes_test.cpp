@@ -170,3 +170,55 @@ TEST_CASE("reads past the part cache's direct index (thousands of fields) and af
     }
   CHECK(wrong == 0);
 }
+
+TEST_CASE("the nearest segment from every group is the first one the general search finds") {
+  // SEG-F reads the nearest SEG through the cached walk (the scope group's
+  // subtree, then outward once for all siblings of its kind); SEG(1)-F
+  // through resolve_segments(), which searches level by level with no cache.
+  // Both from every group, in two passes (the second answered from the cache).
+  const char* text =
+      "MSH|^~\\&|LAB|FAC||DEST|2024||ORU^R01^ORU_R01|C4|P|2.5.1\r"
+      "PID|1||P1\r"
+      "ORC|RE|O1\r"
+      "OBR|1|O1|F1|CODE1\r"
+      "OBX|1|NM|A^a||1\r"
+      "NTE|1||n1\r"
+      "OBX|2|NM|B^b||2\r"
+      "SPM|1|S1\r"
+      "OBX|3|NM|C^c||3\r"
+      "OBR|2|O2|F2|CODE2\r"
+      "NTE|1||n2\r"
+      "OBX|1|NM|D^d||4\r"
+      "ORC|RE|O3\r"
+      "OBR|3|O3|F3|CODE3\r"
+      "OBX|1|ST|E^e||5\r";
+  dxnorm::hl7v2::Hl7v2Parser parser;
+  dxnorm::hl7v2::Message m;
+  REQUIRE(parser.parse(text, m).ok());
+  Ctx a(m), b(m);
+  a.ctx.reads.reset(m.leaf_count());
+  b.ctx.reads.reset(m.leaf_count());
+  std::string err;
+  int compared = 0;
+  for (int pass = 0; pass < 2; ++pass)
+    for (const auto& g : m.groups())
+      for (const char* seg : kAbsolute) {
+        Hl7Path nearest, first;
+        REQUIRE(parse_hl7_path(std::string(seg) + "-3", nearest, err));
+        REQUIRE(parse_hl7_path(std::string(seg) + "(1)-3", first, err));
+        const Scope scope{Cursor{&g, -1}};
+        Value va, vb;
+        const bool ra = nearest.read_first(scope, a.ctx, va);
+        const bool rb = first.read_first(scope, b.ctx, vb);
+        INFO("segment ", seg, " from group ", std::string(g.name), " pass ", pass);
+        CHECK(ra == rb);
+        if (ra && rb) {
+          CHECK(va.text == vb.text);
+          CHECK(EvalContext::same(va.cursor, vb.cursor));
+        }
+        ++compared;
+      }
+  for (std::size_t s = 0; s < m.segments().size(); ++s)
+    for (unsigned f = 0; f < 8; ++f) CHECK(a.ctx.reads.field_read(s, f) == b.ctx.reads.field_read(s, f));
+  CHECK(compared > 50);
+}
