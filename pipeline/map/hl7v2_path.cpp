@@ -498,7 +498,8 @@ inline PartCache& part_cache(EvalContext& ctx) {
 
 // part_value() for what the table does not answer, or a repetition with an
 // escape character.
-[[gnu::noinline]] bool part_value_scanned(EvalContext& ctx, const Cursor& c, const hl7v2::RepParts& rp, Value& v) {
+// (c by value, as split_value's.)
+[[gnu::noinline]] bool part_value_scanned(EvalContext& ctx, Cursor c, const hl7v2::RepParts& rp, Value& v) {
   std::string_view leaf;
   if (!rp.part_and_leaf(c.comp, c.sub, leaf)) return false;
   leaf_value(ctx, c, leaf, rp.escape, v);
@@ -520,7 +521,10 @@ inline PartCache& part_cache(EvalContext& ctx) {
 
 // cached_value() when the cache does not hold the repetition yet: split it
 // (field span `span` of c's segment) and remember it.
-[[gnu::noinline]] bool split_value(EvalContext& ctx, const Cursor& c, std::size_t span, Value& v) {
+// c by value: a reference would keep the callers' cursor in memory, where
+// it is written field by field and read back whole by leaf_value() (a
+// store-forwarding stall on every read); by value it stays in registers.
+[[gnu::noinline]] bool split_value(EvalContext& ctx, Cursor c, std::size_t span, Value& v) {
   const Message& m = msg(ctx);
   if (span >= m.field_spans().size()) return false;  // as Message::field()
   PartCache& cache = part_cache(ctx);
@@ -753,7 +757,16 @@ bool Hl7Path::read_first(const Scope& scope, EvalContext& ctx, Value& out) const
     return read_nearest_in(*this, s, ctx, out);
   }
   if (shape == Shape::kRelative) {
-    Cursor c = scope.cursor;
+    // Field by field, not as one copy, so that c stays in registers (see
+    // split_value()).
+    Cursor c;
+    c.group = scope.cursor.group;
+    c.segment = scope.cursor.segment;
+    c.node = scope.cursor.node;
+    c.field = scope.cursor.field;
+    c.rep = scope.cursor.rep;
+    c.comp = scope.cursor.comp;
+    c.sub = scope.cursor.sub;
     if (c.segment < 0) return false;
     ctx.reads.mark(c.segment, c.field);
     // relative_cursor() for one or two levels.
