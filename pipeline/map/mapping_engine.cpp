@@ -519,12 +519,6 @@ bool MappingEngine::emit_first_of_each(const TemplateNode& node, const Scope& sc
   return false;
 }
 
-// A plan constant into the output: the document shares it (its strings,
-// members and items stay in the plan, see CompiledMapping::constants).
-// Hazard: nothing may add to or change a shared value: the engine writes
-// only into objects it made itself (emit_body's, the resources'), and a
-// constant is never one of them; downstream stages read the document.
-void MappingEngine::copy_constant(const rapidjson::Value& c, rapidjson::Value& out) { dom::share(out, c); }
 
 bool MappingEngine::emit_body(const TemplateNode& node, const Scope& scope, rapidjson::Value& out) {
   if (node.constant && !trace_) {
