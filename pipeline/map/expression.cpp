@@ -869,7 +869,7 @@ bool Expr::eval_one(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env,
   }
 }
 
-std::string_view Expr::eval_text(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env, Value* first) const {
+std::string_view Expr::eval_text_shaped(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env, Value* first) const {
   // The shapes that skip the memo in a small frame; the rest in
   // eval_text_rest(), whose frame is large. Most are one path (tested before
   // the switch: a jump table costs more than a compare).

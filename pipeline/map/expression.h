@@ -102,11 +102,19 @@ struct Expr {
   // First non-empty value as text, or empty (clears what it pushed). `first`
   // receives that value (with its position) when the result is not empty;
   // otherwise its content is unspecified.
+  // A `simple` path (most calls) is read here, in the caller: one call (the
+  // path's read) instead of two; every other shape in eval_text_shaped().
   std::string_view eval_text(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env,
-                             Value* first = nullptr) const;
+                             Value* first = nullptr) const {
+    if (shape == Shape::kPath && first)
+      return path->read_first(scope, ctx, *first) && !first->text.empty() ? first->text : std::string_view{};
+    return eval_text_shaped(scope, ctx, env, first);
+  }
   bool eval_bool(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) const;
 
  private:
+  // eval_text() of any shape (kPath included).
+  std::string_view eval_text_shaped(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env, Value* first) const;
   // For `simple` expressions: the first value with text, into `out`; false
   // when there is none (`out` then unspecified). read_chain(): the same
   // through `reads`, for any simple shape.
