@@ -902,38 +902,44 @@ std::string_view Expr::eval_text_shaped(const Scope& scope, EvalContext& ctx, co
       return eval_one(scope, ctx, env, v) && !v.text.empty() ? v.text : std::string_view{};
     }
     default:
-      return eval_text_rest(scope, ctx, env, first);
+      if (first) return eval_text_rest(scope, ctx, env, *first);
+      {
+        Value v;
+        return eval_text_rest(scope, ctx, env, v);
+      }
   }
 }
 
-std::string_view Expr::eval_text_rest(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env, Value* first) const {
-  Value local;
-  Value& v = first ? *first : local;
+bool Expr::first_on_stack(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env, Value& v) const {
+  const std::size_t base = ctx.stack.size();
+  const std::size_t n = eval(scope, ctx, env);
+  bool found = false;
+  for (std::size_t i = 0; i < n; ++i)
+    if (!ctx.stack[base + i].text.empty()) {
+      v = ctx.stack[base + i];
+      found = true;
+      break;
+    }
+  ctx.stack.resize(base);
+  return found;
+}
+
+std::string_view Expr::eval_text_rest(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env, Value& v) const {
   // The first non-empty value, into v: a direct expression without the value
-  // stack, anything else through it.
-  auto compute = [&]() -> bool {
-    if (direct) return eval_first(scope, ctx, env, v);
-    const std::size_t base = ctx.stack.size();
-    const std::size_t n = eval(scope, ctx, env);
-    bool found = false;
-    for (std::size_t i = 0; i < n; ++i)
-      if (!ctx.stack[base + i].text.empty()) {
-        v = ctx.stack[base + i];
-        found = true;
-        break;
-      }
-    ctx.stack.resize(base);
-    return found;
-  };
-  if (memo_id == 0) return compute() ? v.text : std::string_view{};
+  // stack (eval_one(): these shapes are never `simple`), anything else through it.
+  if (memo_id == 0)
+    return (direct ? eval_one(scope, ctx, env, v) && !v.text.empty() : first_on_stack(scope, ctx, env, v))
+               ? v.text
+               : std::string_view{};
   MemoEntry* m = ctx.memo_slot(memo_key, scope.cursor);
   if (m->generation == ctx.generation && m->expr == memo_key.expr && EvalContext::same(m->cursor, scope.cursor)) {
-    if (first && !m->first.text.empty()) *first = m->first;
+    if (!m->first.text.empty()) v = m->first;
     return m->first.text;
   }
-  // (compute() may evaluate other memoised expressions into this slot: the
-  // whole entry is written after it.)
-  const bool found = compute();
+  // (The evaluation may evaluate other memoised expressions into this slot:
+  // the whole entry is written after it.)
+  const bool found =
+      direct ? eval_one(scope, ctx, env, v) && !v.text.empty() : first_on_stack(scope, ctx, env, v);
   m->expr = memo_key.expr;
   m->cursor = scope.cursor;
   m->generation = ctx.generation;
@@ -969,8 +975,10 @@ inline bool Expr::truth(const Scope& scope, EvalContext& ctx, const RuntimeEnv& 
     }
     case Shape::kLogic:
       return memo_id ? eval_logic(scope, ctx, env) : test(scope, ctx, env);
-    default:
-      return !eval_text_rest(scope, ctx, env, nullptr).empty();
+    default: {
+      Value v;
+      return !eval_text_rest(scope, ctx, env, v).empty();
+    }
   }
 }
 

@@ -129,9 +129,12 @@ struct Expr {
   [[gnu::always_inline]] bool eval_first(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env, Value& out) const;
   // eval_bool() in the caller's frame (logic decides its operands with it).
   [[gnu::always_inline]] bool truth(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) const;
-  // eval_text() of the shapes kLogic and kOther.
+  // eval_text() of the shapes kLogic and kOther, into `v` (as eval_text()'s
+  // `first`): through the memo for whole expressions.
   [[gnu::noinline]] std::string_view eval_text_rest(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env,
-                                                    Value* first) const;
+                                                    Value& v) const;
+  // The first non-empty value eval() pushes, into `v`; false when none.
+  [[gnu::noinline]] bool first_on_stack(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env, Value& v) const;
   bool test(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) const;
   // eval_bool() of whole and / or / not / = / != / in: test() through the memo.
   [[gnu::noinline]] bool eval_logic(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) const;
