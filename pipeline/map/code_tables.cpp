@@ -2,6 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "pipeline/map/short_text.h"
+
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
@@ -21,27 +23,7 @@ std::string lower(std::string_view s) {
 }  // namespace
 
 namespace {
-// The key's first eight bytes packed in one word, read with at most two
-// loads: with the key's size, equal words mean equal bytes [0, 8) (shorter
-// keys are covered by overlapping loads, not padded).
-inline std::uint64_t key_head(std::string_view k) noexcept {
-  const char* p = k.data();
-  const std::size_t n = k.size();
-  if (n >= 8) {
-    std::uint64_t h;
-    std::memcpy(&h, p, 8);
-    return h;
-  }
-  if (n >= 4) {
-    std::uint32_t lo, hi;
-    std::memcpy(&lo, p, 4);
-    std::memcpy(&hi, p + n - 4, 4);
-    return lo | std::uint64_t{hi} << 32;
-  }
-  if (n == 0) return 0;
-  return std::uint64_t{static_cast<unsigned char>(p[0])} | std::uint64_t{static_cast<unsigned char>(p[n / 2])} << 8 |
-         std::uint64_t{static_cast<unsigned char>(p[n - 1])} << 16;
-}
+// Keys are indexed by text_head() (short_text.h) and size.
 inline std::uint64_t key_hash(std::uint64_t head, std::size_t size) noexcept {
   return (head + size) * 0x9E3779B97F4A7C15ull;
 }
@@ -53,7 +35,7 @@ void CodeTable::build_index() {
   index.assign(n, IndexSlot{});
   index_shift = 64u - static_cast<unsigned>(__builtin_ctzll(n));
   for (const auto& [k, e] : entries) {
-    const std::uint64_t head = key_head(k);
+    const std::uint64_t head = text_head(k);
     std::size_t i = key_hash(head, k.size()) >> index_shift;
     while (index[i].entry) i = (i + 1) & (n - 1);
     index[i] = IndexSlot{head, k.size(), k.data(), &e};
@@ -62,15 +44,32 @@ void CodeTable::build_index() {
 
 namespace {
 // Probes the index (same answers as entries.find(), keys being unique).
-inline const CodeEntry* probe_index(const CodeTable& t, std::string_view k) {
-  const std::uint64_t head = key_head(k);
+// Keys of at most 8 bytes (most codes) are settled by head and size alone,
+// in a frame without the tail compare of longer keys.
+[[gnu::always_inline]] inline const CodeEntry* probe_index_short(const CodeTable& t, std::string_view k) {
+  const std::uint64_t head = text_head(k);
   const std::size_t mask = t.index.size() - 1;
   for (std::size_t i = key_hash(head, k.size()) >> t.index_shift;; i = (i + 1) & mask) {
     const CodeTable::IndexSlot& s = t.index[i];
     if (!s.entry) return nullptr;
-    if (s.head == head && s.size == k.size() && (k.size() <= 8 || std::memcmp(s.key + 8, k.data() + 8, k.size() - 8) == 0))
+    if (s.head == head && s.size == k.size()) return s.entry;
+  }
+}
+
+[[gnu::noinline]] const CodeEntry* probe_index_long(const CodeTable& t, std::string_view k) {
+  const std::uint64_t head = text_head(k);
+  const std::size_t mask = t.index.size() - 1;
+  for (std::size_t i = key_hash(head, k.size()) >> t.index_shift;; i = (i + 1) & mask) {
+    const CodeTable::IndexSlot& s = t.index[i];
+    if (!s.entry) return nullptr;
+    if (s.head == head && s.size == k.size() &&
+        same_text(std::string_view(s.key + 8, k.size() - 8), std::string_view(k.data() + 8, k.size() - 8)))
       return s.entry;
   }
+}
+
+inline const CodeEntry* probe_index(const CodeTable& t, std::string_view k) {
+  return k.size() <= 8 ? probe_index_short(t, k) : probe_index_long(t, k);
 }
 
 // find() of case-insensitive tables and of tables without an index.

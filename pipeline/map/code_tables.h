@@ -61,14 +61,14 @@ struct CodeTable {
   const CodeEntry* find(std::string_view code) const;
 
   // An open-addressing index over `entries` for find(): slots hold the key's
-  // first eight bytes (packed by key_head()) and length, so most probes
+  // first eight bytes (packed by text_head(), short_text.h) and length, so most probes
   // compare two words, and keys are hashed from those words, not byte by byte. Built by build_index()
   // once `entries` is complete; until then find() uses `entries` itself.
   // Hazard: slots point into `entries`' nodes: rebuild after changing
   // `entries`, and after copying a table.
   void build_index();
   struct IndexSlot {
-    std::uint64_t head = 0;       // bytes [0, 8) of the key, as key_head() packs them
+    std::uint64_t head = 0;       // bytes [0, 8) of the key, as text_head() packs them
     std::size_t size = 0;         // of the key
     const char* key = nullptr;    // the key (for bytes past the eighth)
     const CodeEntry* entry = nullptr;  // nullptr: empty slot

@@ -593,6 +593,12 @@ void classify(Expr& e) {
     case Expr::Kind::kList: e.direct = false; break;
     default: e.direct = true;  // and, or, not, =, !=: test()
   }
+  e.keys.clear();
+  if (e.kind == Expr::Kind::kIn && e.direct) {
+    for (const auto& item : e.args[1]->args) e.keys.push_back(TextKey::of(item->literal));
+  } else if ((e.kind == Expr::Kind::kEq || e.kind == Expr::Kind::kNe) && two && e.args[1]->kind == Expr::Kind::kLiteral) {
+    e.keys.push_back(TextKey::of(e.args[1]->literal));
+  }
   e.reads.clear();
   if (e.simple) {
     if (e.kind == Expr::Kind::kFallback) {
@@ -660,7 +666,7 @@ namespace {
 bool apply_date(const Expr& x, Value& v, EvalContext& ctx, const RuntimeEnv& env) {
   const int fn = x.fn;
   EvalContext::DateMemo* memo = ctx.date_memo(fn, v.text);
-  if (memo->generation == ctx.generation && memo->target == fn && memo->in == v.text) {
+  if (memo->generation == ctx.generation && memo->target == fn && same_text(memo->in, v.text)) {
     v.text = memo->out;
     return true;
   }
@@ -993,16 +999,19 @@ bool Expr::test(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) con
     case Kind::kEq:
     case Kind::kNe: {
       // Both sides' first values; the views stay valid (input, arena, plan).
+      // A literal right side is keys[0] (evaluating it has no effect).
       const std::string_view a = args[0]->eval_text(scope, ctx, env);
-      const std::string_view b = args[1]->eval_text(scope, ctx, env);
-      return (a == b) == (kind == Kind::kEq);
+      const bool equal = keys.empty() ? same_text(a, args[1]->eval_text(scope, ctx, env))
+                                      : keys[0].matches(a, text_head(a));
+      return equal == (kind == Kind::kEq);
     }
     case Kind::kIn:
-      if (direct) {  // a list of literals
+      if (direct) {  // a list of literals: keys
         const std::string_view a = args[0]->eval_text(scope, ctx, env);
         if (a.empty()) return false;
-        for (const auto& item : args[1]->args)
-          if (item->literal == a) return true;
+        const std::uint64_t head = text_head(a);
+        for (const TextKey& key : keys)
+          if (key.matches(a, head)) return true;
         return false;
       }
       break;

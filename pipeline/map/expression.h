@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "pipeline/map/eval_types.h"
+#include "pipeline/map/short_text.h"
 #include "pipeline/map/source_format.h"
 
 namespace date {
@@ -91,6 +92,10 @@ struct Expr {
     std::string_view literal;
   };
   std::vector<ReadStep> reads;
+  // The literals test() compares with, prepared once: the list of `x in
+  // [literals]`, or the right side of `x = 'literal'` / `x != 'literal'`.
+  // Views into this tree's own literals.
+  std::vector<TextKey> keys;
   std::unique_ptr<SourcePath> path;
   const CodeTable* table = nullptr;
   std::vector<std::unique_ptr<Expr>> args;
