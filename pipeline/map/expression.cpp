@@ -847,17 +847,8 @@ bool Expr::eval_one(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env,
       return path->read_first(scope, ctx, out);
     case Kind::kFallback:
       return args[0]->eval_first(scope, ctx, env, out) || args[1]->eval_one(scope, ctx, env, out);
-    case Kind::kConcat: {
-      Value a, b;
-      const bool has_a = args[0]->eval_one(scope, ctx, env, a);
-      const bool has_b = args[1]->eval_one(scope, ctx, env, b);
-      if (!has_a || !has_b || a.text.empty() || b.text.empty()) return false;
-      // Keep the input position of whichever part came from the message (traces, warnings).
-      out = !a.has_cursor && b.has_cursor ? b : a;
-      out.text = joined(ctx, a.text, b.text);
-      out.explicit_null = false;
-      return true;
-    }
+    case Kind::kConcat:
+      return concat_one(scope, ctx, env, out);
     case Kind::kCall:
       if (apply) return args[0]->eval_first(scope, ctx, env, out) && apply(*this, out, ctx, env);
       {  // exists, empty
@@ -873,6 +864,18 @@ bool Expr::eval_one(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env,
       out.text = kTrueText;
       return true;
   }
+}
+
+bool Expr::concat_one(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env, Value& out) const {
+  Value a, b;
+  const bool has_a = args[0]->eval_one(scope, ctx, env, a);
+  const bool has_b = args[1]->eval_one(scope, ctx, env, b);
+  if (!has_a || !has_b || a.text.empty() || b.text.empty()) return false;
+  // Keep the input position of whichever part came from the message (traces, warnings).
+  out = !a.has_cursor && b.has_cursor ? b : a;
+  out.text = joined(ctx, a.text, b.text);
+  out.explicit_null = false;
+  return true;
 }
 
 std::string_view Expr::eval_text_shaped(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env, Value* first) const {

@@ -129,6 +129,8 @@ struct Expr {
   // content is unspecified when false); false when it pushes nothing.
   // `out.text` may be empty when true.
   bool eval_one(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env, Value& out) const;
+  // eval_one() of `a + b` (two Values: a larger frame than eval_one's other cases need).
+  [[gnu::noinline]] bool concat_one(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env, Value& out) const;
   // For `direct` or `simple` expressions: the first value with text that
   // eval() would push, into `out`; false when there is none.
   [[gnu::always_inline]] bool eval_first(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env, Value& out) const;
