@@ -459,28 +459,10 @@ void location_of(const Value& v, EvalContext& ctx, std::string& out) {
 
 }  // namespace
 
-bool decimal_form(std::string_view in, std::string& buf, std::string_view& out) {
-  // Most values are already in the form: digits, at most one '.' followed by
-  // digits, no leading zero but a lone one. They are accepted in one pass;
-  // anything else goes the general way below.
-  if (!in.empty() && in.front() >= '0' && in.front() <= '9' && in.back() >= '0' && in.back() <= '9' &&
-      (in.front() != '0' || in.size() == 1 || in[1] == '.')) {
-    bool dot = false, plain = true;
-    for (std::size_t i = 1; i + 1 < in.size(); ++i) {
-      const char c = in[i];
-      if (c >= '0' && c <= '9') continue;
-      if (c == '.' && !dot) {
-        dot = true;
-        continue;
-      }
-      plain = false;
-      break;
-    }
-    if (plain) {
-      out = in;
-      return true;
-    }
-  }
+namespace {
+// decimal_form() of values not already in the form (signs, spaces, leading
+// zeros, a bare dot, or not a number), out of the common case's frame.
+[[gnu::noinline]] bool decimal_form_general(std::string_view in, std::string& buf, std::string_view& out) {
   while (!in.empty() && in.front() == ' ') in.remove_prefix(1);
   while (!in.empty() && in.back() == ' ') in.remove_suffix(1);
   if (in.empty()) return false;
@@ -517,6 +499,26 @@ bool decimal_form(std::string_view in, std::string& buf, std::string_view& out) 
   }
   out = buf;
   return true;
+}
+}  // namespace
+
+bool decimal_form(std::string_view in, std::string& buf, std::string_view& out) {
+  // Most values are already in the form: digits, at most one '.' followed by
+  // digits, no leading zero but a lone one. They are accepted in one pass;
+  // anything else goes the general way.
+  if (!in.empty() && in.front() >= '0' && in.front() <= '9' && in.back() >= '0' && in.back() <= '9' &&
+      (in.front() != '0' || in.size() == 1 || in[1] == '.')) {
+    bool dot = false;
+    for (std::size_t i = 1; i + 1 < in.size(); ++i) {
+      const char c = in[i];
+      if (c >= '0' && c <= '9') continue;
+      if (c != '.' || dot) return decimal_form_general(in, buf, out);
+      dot = true;
+    }
+    out = in;
+    return true;
+  }
+  return decimal_form_general(in, buf, out);
 }
 
 bool normalise_decimal(std::string_view in, std::string& out) {
