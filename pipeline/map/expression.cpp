@@ -627,7 +627,7 @@ inline bool Expr::read_simple(const Scope& scope, EvalContext& ctx, Value& out) 
   return read_chain(scope, ctx, out);
 }
 
-bool Expr::read_chain(const Scope& scope, EvalContext& ctx, Value& out) const {
+inline bool Expr::read_steps(const Scope& scope, EvalContext& ctx, Value& out) const {
   for (const ReadStep& step : reads) {
     if (step.path) {
       if (step.path->read_first(scope, ctx, out) && !out.text.empty()) return true;
@@ -640,6 +640,8 @@ bool Expr::read_chain(const Scope& scope, EvalContext& ctx, Value& out) const {
   }
   return false;
 }
+
+bool Expr::read_chain(const Scope& scope, EvalContext& ctx, Value& out) const { return read_steps(scope, ctx, out); }
 
 ExprPtr compile_expression(std::string_view text, const CompileEnv& env, std::string& error, int& column) {
   Parser p(text, env);
@@ -655,6 +657,7 @@ ExprPtr compile_expression(std::string_view text, const CompileEnv& env, std::st
     // A whole expression goes through the memo: only the shapes that skip
     // it stay (a direct one is evaluated by eval_text_rest()).
     if (e->shape == Expr::Shape::kDirect) e->shape = Expr::Shape::kOther;
+    e->choose_text_fns();
   }
   return e;
 }
@@ -878,6 +881,44 @@ bool Expr::concat_one(const Scope& scope, EvalContext& ctx, const RuntimeEnv& en
   out.text = joined(ctx, a.text, b.text);
   out.explicit_null = false;
   return true;
+}
+
+void Expr::choose_text_fns() {
+  for (auto& a : args) a->choose_text_fns();
+  switch (shape) {
+    case Shape::kPath: text_fn = &Expr::text_path; break;
+    case Shape::kRead: text_fn = &Expr::text_read; break;
+    case Shape::kLogic:
+    case Shape::kOther: text_fn = &Expr::text_memo; break;
+    default: text_fn = &Expr::text_any;
+  }
+}
+
+std::string_view Expr::text_any(const Expr& e, const Scope& scope, EvalContext& ctx, const RuntimeEnv& env,
+                                Value* first) {
+  return e.eval_text_shaped(scope, ctx, env, first);
+}
+
+std::string_view Expr::text_path(const Expr& e, const Scope& scope, EvalContext& ctx, const RuntimeEnv&,
+                                 Value* first) {
+  if (first) return e.path->read_first(scope, ctx, *first) && !first->text.empty() ? first->text : std::string_view{};
+  Value v;
+  return e.path->read_first(scope, ctx, v) && !v.text.empty() ? v.text : std::string_view{};
+}
+
+std::string_view Expr::text_read(const Expr& e, const Scope& scope, EvalContext& ctx, const RuntimeEnv&,
+                                 Value* first) {
+  // (The steps in this frame: a third of the calls are `??` chains.)
+  Value local;
+  Value& v = first ? *first : local;
+  return e.read_steps(scope, ctx, v) ? v.text : std::string_view{};
+}
+
+std::string_view Expr::text_memo(const Expr& e, const Scope& scope, EvalContext& ctx, const RuntimeEnv& env,
+                                 Value* first) {
+  if (first) return e.eval_text_rest(scope, ctx, env, *first);
+  Value v;
+  return e.eval_text_rest(scope, ctx, env, v);
 }
 
 std::string_view Expr::eval_text_shaped(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env, Value* first) const {

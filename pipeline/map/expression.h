@@ -48,6 +48,9 @@ struct RuntimeEnv {
   const date::time_zone* zone = nullptr;
 };
 
+struct Expr;
+using ExprPtr = std::unique_ptr<Expr>;
+
 // Layout: the fields evaluation reads come first (one or two cache lines per
 // node); the mapping plan is walked for every message and is larger than L1.
 struct Expr {
@@ -76,6 +79,11 @@ struct Expr {
   };
   Shape shape = Shape::kOther;
   int fn = -1;                 // function id for kCall
+  // eval_text() of this shape (a path read inline aside), chosen with
+  // `shape` by compile_expression(): one indirect call instead of a call
+  // and a switch. The default, text_any(), handles every shape.
+  using TextFn = std::string_view (*)(const Expr&, const Scope&, EvalContext&, const RuntimeEnv&, Value*);
+  TextFn text_fn = &Expr::text_any;
   // For functions of one value (date, map('t'), rangeLow...): what the
   // function does to each value eval() keeps; false drops the value.
   using ApplyFn = bool (*)(const Expr&, Value&, EvalContext&, const RuntimeEnv&);
@@ -108,23 +116,37 @@ struct Expr {
   // receives that value (with its position) when the result is not empty;
   // otherwise its content is unspecified.
   // A `simple` path (most calls) is read here, in the caller: one call (the
-  // path's read) instead of two; every other shape in eval_text_shaped().
+  // path's read) instead of two; every other shape through text_fn.
   std::string_view eval_text(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env,
                              Value* first = nullptr) const {
     if (shape == Shape::kPath && first)
       return path->read_first(scope, ctx, *first) && !first->text.empty() ? first->text : std::string_view{};
-    return eval_text_shaped(scope, ctx, env, first);
+    return text_fn(*this, scope, ctx, env, first);
   }
   bool eval_bool(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) const;
 
  private:
+  friend ExprPtr compile_expression(std::string_view, const CompileEnv&, std::string&, int&);
   // eval_text() of any shape (kPath included).
   std::string_view eval_text_shaped(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env, Value* first) const;
+  // The text_fn of each shape: text_any() is eval_text_shaped(); the others
+  // its case for the shape named (text_memo: kLogic and kOther).
+  static std::string_view text_any(const Expr& e, const Scope& scope, EvalContext& ctx, const RuntimeEnv& env,
+                                   Value* first);
+  static std::string_view text_path(const Expr& e, const Scope& scope, EvalContext& ctx, const RuntimeEnv& env,
+                                    Value* first);
+  static std::string_view text_read(const Expr& e, const Scope& scope, EvalContext& ctx, const RuntimeEnv& env,
+                                    Value* first);
+  static std::string_view text_memo(const Expr& e, const Scope& scope, EvalContext& ctx, const RuntimeEnv& env,
+                                    Value* first);
+  // Sets text_fn from shape, in this tree.
+  void choose_text_fns();
   // For `simple` expressions: the first value with text, into `out`; false
   // when there is none (`out` then unspecified). read_chain(): the same
   // through `reads`, for any simple shape.
   [[gnu::always_inline]] bool read_simple(const Scope& scope, EvalContext& ctx, Value& out) const;
   bool read_chain(const Scope& scope, EvalContext& ctx, Value& out) const;
+  [[gnu::always_inline]] bool read_steps(const Scope& scope, EvalContext& ctx, Value& out) const;  // read_chain() inline
   // For `direct` expressions: what eval() would push, into `out` (its
   // content is unspecified when false); false when it pushes nothing.
   // `out.text` may be empty when true.
@@ -146,8 +168,6 @@ struct Expr {
   // eval_bool() of whole and / or / not / = / != / in: test() through the memo.
   [[gnu::noinline]] bool eval_logic(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) const;
 };
-
-using ExprPtr = std::unique_ptr<Expr>;
 
 // Compile `text`; on failure returns nullptr and sets `error` with the
 // column (0-based, within text) where it went wrong.
