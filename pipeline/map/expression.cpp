@@ -892,6 +892,18 @@ void Expr::choose_text_fns() {
     case Shape::kOther: text_fn = &Expr::text_memo; break;
     default: text_fn = &Expr::text_any;
   }
+  bool_fn = shape == Shape::kPath                ? &Expr::bool_path
+            : shape == Shape::kLogic && memo_id ? &Expr::bool_logic
+                                                : &Expr::bool_any;
+}
+
+bool Expr::bool_path(const Expr& e, const Scope& scope, EvalContext& ctx, const RuntimeEnv&) {
+  Value v;
+  return e.path->read_first(scope, ctx, v) && !v.text.empty();
+}
+
+bool Expr::bool_logic(const Expr& e, const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) {
+  return e.eval_logic(scope, ctx, env);
 }
 
 std::string_view Expr::text_any(const Expr& e, const Scope& scope, EvalContext& ctx, const RuntimeEnv& env,
@@ -1070,8 +1082,8 @@ bool Expr::test(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) con
   return !eval_text(scope, ctx, env).empty();
 }
 
-bool Expr::eval_bool(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) const {
-  return truth(scope, ctx, env);
+bool Expr::bool_any(const Expr& e, const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) {
+  return e.truth(scope, ctx, env);
 }
 
 bool Expr::eval_logic(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) const {

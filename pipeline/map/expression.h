@@ -84,6 +84,10 @@ struct Expr {
   // and a switch. The default, text_any(), handles every shape.
   using TextFn = std::string_view (*)(const Expr&, const Scope&, EvalContext&, const RuntimeEnv&, Value*);
   TextFn text_fn = &Expr::text_any;
+  // eval_bool() of this shape, chosen likewise: a path's read, the memo of
+  // whole logic, or bool_any() (every shape).
+  using BoolFn = bool (*)(const Expr&, const Scope&, EvalContext&, const RuntimeEnv&);
+  BoolFn bool_fn = &Expr::bool_any;
   // For functions of one value (date, map('t'), rangeLow...): what the
   // function does to each value eval() keeps; false drops the value.
   using ApplyFn = bool (*)(const Expr&, Value&, EvalContext&, const RuntimeEnv&);
@@ -123,7 +127,9 @@ struct Expr {
       return path->read_first(scope, ctx, *first) && !first->text.empty() ? first->text : std::string_view{};
     return text_fn(*this, scope, ctx, env, first);
   }
-  bool eval_bool(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) const;
+  bool eval_bool(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env) const {
+    return bool_fn(*this, scope, ctx, env);
+  }
 
  private:
   friend ExprPtr compile_expression(std::string_view, const CompileEnv&, std::string&, int&);
@@ -139,7 +145,11 @@ struct Expr {
                                     Value* first);
   static std::string_view text_memo(const Expr& e, const Scope& scope, EvalContext& ctx, const RuntimeEnv& env,
                                     Value* first);
-  // Sets text_fn from shape, in this tree.
+  // The bool_fn of each shape: bool_any() is truth().
+  static bool bool_any(const Expr& e, const Scope& scope, EvalContext& ctx, const RuntimeEnv& env);
+  static bool bool_path(const Expr& e, const Scope& scope, EvalContext& ctx, const RuntimeEnv& env);
+  static bool bool_logic(const Expr& e, const Scope& scope, EvalContext& ctx, const RuntimeEnv& env);
+  // Sets text_fn and bool_fn from shape (and memo_id), in this tree.
   void choose_text_fns();
   // For `simple` expressions: the first value with text, into `out`; false
   // when there is none (`out` then unspecified). read_chain(): the same
