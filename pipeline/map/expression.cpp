@@ -1002,11 +1002,14 @@ std::string_view Expr::eval_text_rest(const Scope& scope, EvalContext& ctx, cons
   }
   // (The evaluation may evaluate other memoised expressions into this slot:
   // the whole entry is written after it.)
-  // (A function of one simple value, `OBX-5 | decimal`, is opened here:
-  // what eval_one() would do, without its call.)
-  const bool found = apply && args[0]->simple ? args[0]->read_simple(scope, ctx, v) && apply(*this, v, ctx, env) && !v.text.empty()
-                     : direct                 ? eval_one(scope, ctx, env, v) && !v.text.empty()
-                                              : first_on_stack(scope, ctx, env, v);
+  // (A direct function of one simple value, `OBX-5 | decimal`, is opened
+  // here: what eval_one() would do, without its call. Not when the value is
+  // a path that may read several values: eval() applies the function to
+  // each of them, warnings included.)
+  const bool found = direct && apply && args[0]->simple
+                         ? args[0]->read_simple(scope, ctx, v) && apply(*this, v, ctx, env) && !v.text.empty()
+                     : direct ? eval_one(scope, ctx, env, v) && !v.text.empty()
+                              : first_on_stack(scope, ctx, env, v);
   m->expr = memo_key.expr;
   m->cursor = scope.cursor;
   m->generation = ctx.generation;
