@@ -170,9 +170,11 @@ struct EvalContext {
   MemoEntry* memo_slot(const MemoKey& k, const Cursor& c) noexcept {
     std::size_t h = k.mix ^ (reinterpret_cast<std::uintptr_t>(c.group) + k.add);
     h ^= reinterpret_cast<std::uintptr_t>(c.node) * 0xc2b2ae35u;
+    // The slot reads bits 0-7 and 29-36 of h only, and sums carry upward:
+    // the component and subcomponent (once added at bits 40 and 52) could
+    // not move it, so they are left out (same() still compares them).
     h ^= static_cast<std::size_t>(c.segment) * 0x85ebca6bu + (static_cast<std::size_t>(c.field) << 16) +
-         (static_cast<std::size_t>(c.rep) << 24) + (static_cast<std::size_t>(c.comp) << 40) +
-         (static_cast<std::size_t>(c.sub) << 52);
+         (static_cast<std::size_t>(c.rep) << 24);
     return &memo[(h ^ (h >> 29)) & (kMemoSize - 1)];
   }
   static bool same(const Cursor& a, const Cursor& b) noexcept {
