@@ -52,6 +52,23 @@ bool within(const SourceGroup* g, const SourceGroup* ancestor) {
 
 namespace {
 
+// The most members an object node's body can write (TemplateNode::object_capacity).
+std::uint32_t object_bound(const TemplateNode& n, int depth = 0) {
+  if (depth > 32) return 16;  // fragments do not nest that deep; rapidjson grows the rest
+  std::uint32_t b = static_cast<std::uint32_t>(n.members.size()) + (n.ref ? 1 : 0) + (n.translate ? 2 : 0);
+  for (const TemplateNode* f : n.merges) b += object_bound(*f, depth + 1);
+  if (const TemplateNode* sw = n.switch_node.get()) {
+    std::uint32_t most = 0;
+    auto consider = [&](const TemplateNode* c) {
+      if (c && c->kind == TemplateNode::Kind::kObject) most = std::max(most, object_bound(*c, depth + 1));
+    };
+    for (const auto& c : sw->cases) consider(c.node.get());
+    consider(sw->default_case.get());
+    b += most;
+  }
+  return b;
+}
+
 // A node whose body always writes the same value, and so can be emitted by
 // copying it: a literal string, code or boolean that is not blank; an object
 // whose members are all such nodes (no directives: $if, $each, $use, $ref,
@@ -72,10 +89,12 @@ class ConstantBuilder {
 
   // Every node owned below `node`, so that nested constants are found too
   // (fragments that nodes merge or stand for are walked from
-  // CompiledMapping::fragments, which owns them).
+  // CompiledMapping::fragments, which owns them). Object nodes get their
+  // object_capacity on the way.
   void walk(TemplateNode& node) {
     if (!walked_.insert(&node).second) return;
     visit(node);
+    if (node.kind == TemplateNode::Kind::kObject) node.object_capacity = object_bound(node);
     for (auto& m : node.members) walk(*m.node);
     for (auto& i : node.items) walk(*i);
     for (auto& c : node.cases) walk(*c.node);
@@ -154,33 +173,6 @@ class ConstantBuilder {
   std::set<const TemplateNode*> walked_;
 };
 
-// The most members an object node's body can write (TemplateNode::object_capacity).
-std::uint32_t object_bound(const TemplateNode& n, int depth = 0) {
-  if (depth > 32) return 16;  // fragments do not nest that deep; rapidjson grows the rest
-  std::uint32_t b = static_cast<std::uint32_t>(n.members.size()) + (n.ref ? 1 : 0) + (n.translate ? 2 : 0);
-  for (const TemplateNode* f : n.merges) b += object_bound(*f, depth + 1);
-  if (const TemplateNode* sw = n.switch_node.get()) {
-    std::uint32_t most = 0;
-    auto consider = [&](const TemplateNode* c) {
-      if (c && c->kind == TemplateNode::Kind::kObject) most = std::max(most, object_bound(*c, depth + 1));
-    };
-    for (const auto& c : sw->cases) consider(c.node.get());
-    consider(sw->default_case.get());
-    b += most;
-  }
-  return b;
-}
-
-// Sets object_capacity on `node` and every node it owns.
-void set_object_capacities(TemplateNode& node) {
-  if (node.kind == TemplateNode::Kind::kObject) node.object_capacity = object_bound(node);
-  for (auto& m : node.members) set_object_capacities(*m.node);
-  for (auto& i : node.items) set_object_capacities(*i);
-  for (auto& c : node.cases) set_object_capacities(*c.node);
-  if (node.default_case) set_object_capacities(*node.default_case);
-  if (node.switch_node) set_object_capacities(*node.switch_node);
-}
-
 }  // namespace
 
 void prepare_constants(CompiledMapping& mapping) {
@@ -190,10 +182,6 @@ void prepare_constants(CompiledMapping& mapping) {
     if (r.body) b.walk(*r.body);
   for (auto& [key, f] : mapping.fragments)
     if (f) b.walk(*f);
-  for (auto& r : mapping.resources)
-    if (r.body) set_object_capacities(*r.body);
-  for (auto& [key, f] : mapping.fragments)
-    if (f) set_object_capacities(*f);
 }
 
 Output::Output()
