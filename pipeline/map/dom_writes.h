@@ -10,9 +10,10 @@
 // store that covers the load), so each waits until they reach the cache.
 // The map stage writes ~900 members and ~600 strings per benchmark message
 // and perf put these waits on the hottest instructions of AddMember,
-// copy_constant and emit_primitive. The helpers below build the same bytes
-// in registers and store them at once; members are written in place when
-// the object has room, and allocations come from a bump pointer (PoolBump).
+// emit_primitive and the copying of plan constants. The helpers below build
+// the same bytes in registers and store them at once; members are written
+// in place when the object has room, and allocations come from a bump
+// pointer (PoolBump).
 //
 // Contract: each helper leaves its value as the rapidjson call named in its
 // comment would (the same bytes, but for the room reserved by set_object and

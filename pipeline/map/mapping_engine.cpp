@@ -127,7 +127,7 @@ class ConstantBuilder {
         node.translate || node.switch_node)
       return nullptr;
     // Objects and arrays get exactly the room they fill: documents share
-    // constants (copy_constant()), and should anything ever add to a shared
+    // constants (share_constant()), and should anything ever add to a shared
     // one, rapidjson then moves it to the document instead of writing into
     // the plan.
     rapidjson::Value obj;
@@ -510,7 +510,7 @@ bool MappingEngine::emit_first_of_each(const TemplateNode& node, const Scope& sc
 
 bool MappingEngine::emit_body(const TemplateNode& node, const Scope& scope, rapidjson::Value& out) {
   if (node.constant && !trace_) {
-    copy_constant(*node.constant, out);
+    share_constant(*node.constant, out);
     return true;
   }
   if (node.alias) {
@@ -658,7 +658,7 @@ void MappingEngine::emit_object_members(const TemplateNode& node, const Scope& s
       // emit_value -> emit_body would do, without the three calls.
       if (n.cond && !n.cond->eval_bool(scope, ctx_, env_)) continue;
       if (n.constant) {
-        copy_constant(*n.constant, v);
+        share_constant(*n.constant, v);
       } else if (n.kind == TemplateNode::Kind::kLiteral) {
         if (n.literal_is_bool) v.SetBool(n.literal == "true");
         else if (!emit_primitive(n, n.literal, nullptr, v)) continue;

@@ -126,7 +126,7 @@ class MappingEngine {
   // Hazard: nothing may add to or change a shared value: the engine writes
   // only into objects it made itself (emit_body's, the resources'), and a
   // constant is never one of them; downstream stages read the document.
-  static void copy_constant(const rapidjson::Value& c, rapidjson::Value& out) { dom::share(out, c); }
+  static void share_constant(const rapidjson::Value& c, rapidjson::Value& out) { dom::share(out, c); }
   void trace(const SourceLoc& rule, const Value* src, std::string_view what = {});
   // Copies into the output document's pool; the view lives as long as the document.
   std::string_view pooled(std::string_view a, std::string_view b = {}, std::string_view c = {});
