@@ -8,8 +8,7 @@ void match_groups(const SourceGroup& from, const std::vector<std::string>& names
     out.push_back(&from);
     return;
   }
-  for (const SourceNode& n : from.children)
-    if (n.group && n.group->name == names[level]) match_groups(*n.group, names, level + 1, out);
+  for_each_group_match(from, names, level, [&](const SourceGroup& g) { out.push_back(&g); });
 }
 
 }  // namespace dxnorm::map

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "pipeline/core/source_tree.h"
@@ -16,7 +17,36 @@ inline const SourceGroup* scope_group(const Scope& scope, const EvalContext& ctx
   return scope.cursor.group ? scope.cursor.group : &ctx.doc->root();
 }
 
-// Groups matching names[level..] below `from`, direct children at each level.
+// Group names equal. Groups of one definition share their name's storage,
+// so siblings of a kind (an OBSERVATION per result) compare by address.
+inline bool same_group_name(std::string_view a, std::string_view b) noexcept {
+  return a.size() == b.size() && (a.data() == b.data() || a == b);
+}
+
+// fn(group) for each group matching names[level..] below `from`, direct
+// children at each level, in document order. After one full compare at a
+// level, the other children with that name's storage match by address.
+template <class Fn>
+void for_each_group_match(const SourceGroup& from, const std::vector<std::string>& names, std::size_t level,
+                          Fn&& fn) {
+  const std::string_view name = names[level];
+  const bool last = level + 1 == names.size();
+  std::string_view equal;  // a child's name found equal to `name`
+  for (const SourceNode& n : from.children) {
+    if (!n.group) continue;
+    const std::string_view child = n.group->name;
+    if (!equal.empty() && child.data() == equal.data() && child.size() == equal.size()) {
+    } else if (child == name) {
+      equal = child;
+    } else {
+      continue;
+    }
+    if (last) fn(*n.group);
+    else for_each_group_match(*n.group, names, level + 1, fn);
+  }
+}
+
+// Groups matching names[level..] below `from` (for_each_group_match()), into out.
 void match_groups(const SourceGroup& from, const std::vector<std::string>& names, std::size_t level,
                   std::vector<const SourceGroup*>& out);
 

@@ -266,11 +266,6 @@ void for_each_child(const EvalContext& ctx, const Group& g, std::string_view nam
   }
 }
 
-// Group names compared: groups of one definition share the name's storage.
-inline bool same_name(std::string_view a, std::string_view b) noexcept {
-  return a.size() == b.size() && (a.data() == b.data() || a == b);
-}
-
 // In a LeafLookup name: the entry is nearest_outside()'s, not
 // nearest_segment_in_tree()'s (segment codes use the low 24 bits).
 constexpr std::uint32_t kOutward = std::uint32_t{1} << 31;
@@ -283,7 +278,7 @@ std::int32_t nearest_outside(const Hl7Path& p, const Group& g, EvalContext& ctx)
   if (!g.parent) return -1;
   const Group* first = &g;
   for (const GroupNode& n : g.parent->children)
-    if (n.group && same_name(n.group->name, g.name)) {
+    if (n.group && same_group_name(n.group->name, g.name)) {
       first = n.group;
       break;
     }
@@ -823,29 +818,6 @@ bool Hl7Path::read_general(const Scope& scope, EvalContext& ctx, Value& out) con
 }
 
 namespace {
-
-// match_groups() for iterate(): fn(group) for each group matching
-// names[level..] below `from`, in document order. Siblings of one definition
-// share their name's storage: after one full compare at a level, the others
-// of the same name compare by address (an OBSERVATION per result).
-template <class Fn>
-void for_each_group_match(const Group& from, const std::vector<std::string>& names, std::size_t level, Fn&& fn) {
-  const std::string_view name = names[level];
-  const bool last = level + 1 == names.size();
-  std::string_view equal;  // a child's name found equal to `name`
-  for (const GroupNode& n : from.children) {
-    if (!n.group) continue;
-    const std::string_view child = n.group->name;
-    if (!equal.empty() && child.data() == equal.data() && child.size() == equal.size()) {
-    } else if (child == name) {
-      equal = child;
-    } else {
-      continue;
-    }
-    if (last) fn(*n.group);
-    else for_each_group_match(*n.group, names, level + 1, fn);
-  }
-}
 
 // iterate() of a path naming a segment, in group x.
 void iterate_in(const Hl7Path& p, const Group& x, EvalContext& ctx, std::vector<Cursor>& out) {
