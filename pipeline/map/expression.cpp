@@ -934,25 +934,15 @@ std::string_view Expr::text_memo(const Expr& e, const Scope& scope, EvalContext&
 }
 
 std::string_view Expr::eval_text_shaped(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env, Value* first) const {
-  // The shapes that skip the memo in a small frame; the rest in
-  // eval_text_rest(), whose frame is large. Most are one path (tested before
-  // the switch: a jump table costs more than a compare).
-  if (shape == Shape::kPath) {
-    // Read straight into the caller's Value: a Value written field by field
-    // and then copied whole stalls on store forwarding.
-    if (first) return read_simple(scope, ctx, *first) ? first->text : std::string_view{};
-    Value v;
-    return read_simple(scope, ctx, v) ? v.text : std::string_view{};
-  }
+  // The shapes without a text_fn of their own; the others through theirs
+  // (for an Expr whose text_fn was never chosen: every shape works here).
   switch (shape) {
+    case Shape::kPath:
+      return text_path(*this, scope, ctx, env, first);
+    case Shape::kRead:
+      return text_read(*this, scope, ctx, env, first);
     case Shape::kLiteral:
       return literal;
-    case Shape::kRead:
-      if (first) return read_simple(scope, ctx, *first) ? first->text : std::string_view{};
-      {
-        Value v;
-        return read_simple(scope, ctx, v) ? v.text : std::string_view{};
-      }
     case Shape::kReadTest: {
       // A $switch on "(.1 ?? .4) | exists": the read decides.
       Value v;
@@ -966,11 +956,7 @@ std::string_view Expr::eval_text_shaped(const Scope& scope, EvalContext& ctx, co
       return eval_one(scope, ctx, env, v) && !v.text.empty() ? v.text : std::string_view{};
     }
     default:
-      if (first) return eval_text_rest(scope, ctx, env, *first);
-      {
-        Value v;
-        return eval_text_rest(scope, ctx, env, v);
-      }
+      return text_memo(*this, scope, ctx, env, first);
   }
 }
 

@@ -135,8 +135,8 @@ struct Expr {
   friend ExprPtr compile_expression(std::string_view, const CompileEnv&, std::string&, int&);
   // eval_text() of any shape (kPath included).
   std::string_view eval_text_shaped(const Scope& scope, EvalContext& ctx, const RuntimeEnv& env, Value* first) const;
-  // The text_fn of each shape: text_any() is eval_text_shaped(); the others
-  // its case for the shape named (text_memo: kLogic and kOther).
+  // The text_fn of each shape: text_any() is eval_text_shaped(), which
+  // calls the others for their shapes (text_memo: kLogic and kOther).
   static std::string_view text_any(const Expr& e, const Scope& scope, EvalContext& ctx, const RuntimeEnv& env,
                                    Value* first);
   static std::string_view text_path(const Expr& e, const Scope& scope, EvalContext& ctx, const RuntimeEnv& env,
